@@ -1,0 +1,40 @@
+"""Flag validation: every bad setting is rejected with a message naming the flag."""
+import subprocess
+import sys
+
+import pytest
+
+from purepi import config as config_lib
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"mode": "train"}, "--mode='train'"),
+    ({"rollout_batch_size": 0}, "--rollout_batch_size"),
+    ({"obs_num_ems": 50}, "--obs_num_ems=50"),
+    ({"learning_rate": -1.0}, "--learning_rate"),
+    ({"discount": 1.5}, "--discount"),
+    ({"mlp_units": (64, 0)}, "--mlp_units"),
+    ({"mode": "compare"}, "--workdirs"),
+])
+def test_validate_names_the_bad_flag(overrides, fragment):
+  config = config_lib.Config(**overrides)
+  with pytest.raises(ValueError, match=fragment.replace("[", r"\[")):
+    config_lib.validate(config)
+
+
+def test_default_config_is_valid():
+  config_lib.validate(config_lib.Config())
+
+
+def test_batch_sizes_must_split_over_devices():
+  config = config_lib.Config(rollout_batch_size=63)
+  with pytest.raises(ValueError, match="--rollout_batch_size=63 is not divisible by the 2"):
+    config_lib.validate_for_devices(config, num_devices=2)
+
+
+@pytest.mark.parametrize("argument", ["--mode=nope", "--mlp_units=a,b", "--num_heads=0"])
+def test_run_py_exits_2_with_one_line_error(argument):
+  result = subprocess.run([sys.executable, "run.py", argument], capture_output=True, text=True)
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ")
