@@ -1,0 +1,1 @@
+"""Agents: heuristic policies, the rollout loop, evaluation and the two trainers."""
