@@ -17,7 +17,6 @@ import numpy as np
 
 from purepi.agents.evaluation import evaluate_policy, make_env, mean_with_ci95
 from purepi.agents.rollout import unflatten_action
-from purepi.masking import mask_invalid_actions
 
 # An episode whose final utilization is at least this is counted as perfectly packed.
 PERFECT_UTILIZATION = 1.0 - 1e-6
@@ -60,8 +59,9 @@ def random_valid(key, state, timestep):
   action_mask = timestep.observation.action_mask
   batch_size, _, max_num_items = action_mask.shape
   flat_mask = action_mask.reshape(batch_size, -1)
-  logits = mask_invalid_actions(jnp.zeros(flat_mask.shape), ~flat_mask)
-  flat_action = jax.random.categorical(key, logits, axis=-1)
+  # A uniformly random ranking of the valid actions (invalid ones rank last); take the top.
+  ranking = jnp.where(flat_mask, jax.random.uniform(key, flat_mask.shape), -1.0)
+  flat_action = jnp.argmax(ranking, axis=-1)
   return unflatten_action(flat_action, max_num_items), {}
 
 
