@@ -2,9 +2,10 @@
 
 Each heuristic is a batched `PolicyFn` `(key, state, timestep) -> (action [B, 2], {})`
 that reads only the observation (`ems`, `items`, `action_mask`). The observation
-may be normalised (each axis divided by the container's length on that axis);
-every rule below compares volume ratios or coordinates along one axis, which
-that scaling leaves unchanged. EMSs are the observation's (the `obs_num_ems`
+may be normalised (each axis divided by the container's length on that axis):
+that scales every volume by the same factor and keeps the order along each axis,
+so every rule below (comparing volumes, volume ratios, or coordinates on one
+axis) chooses the same action either way. EMSs are the observation's (the `obs_num_ems`
 largest, largest first), so ties go to the larger EMS, then the lower item index.
 
   python run.py --mode=baselines --num_episodes=1024
