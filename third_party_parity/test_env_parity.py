@@ -20,6 +20,9 @@ from jumanji.environments.packing.bin_pack import reward as jumanji_reward
 import purepi.env as purepi_env
 import purepi.env.ems  # noqa: F401  (purepi_env.ems)
 
+# Jumanji's own EMS update writes float32 into int32 arrays, which JAX flags.
+pytestmark = pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
+
 NUM_EPISODES = 240
 RANDOM, GREEDY, WITH_INVALID = 0, 1, 2
 
