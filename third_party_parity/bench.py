@@ -9,6 +9,7 @@ writing `bench_<name>(args)` and an entry in `BENCHMARKS` (and its flags in
 """
 import argparse
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +37,9 @@ def bench_env(args):
   import jumanji
   from third_party_parity.test_env_parity import assert_same, random_valid_action
   import purepi.env
+
+  # Jumanji's EMS update writes float32 into int32 arrays, which JAX flags at trace time.
+  warnings.filterwarnings("ignore", "scatter inputs have incompatible types", FutureWarning)
 
   theirs = jumanji.make("BinPack-v2")
   ours = purepi.env.BinPack()
