@@ -61,15 +61,15 @@ def bench_env(args):
   actions = jax.jit(record_actions)(keys)
 
   def replay(env):
+    """(keys, actions) -> (final states, every time step), as a rollout would collect."""
     def run(keys, actions):
       state, _ = jax.vmap(env.reset)(keys)
 
       def step(state, action):
         state, timestep = jax.vmap(env.step)(state, action)
-        return state, (state, timestep)
+        return state, timestep
 
-      _, trajectory = jax.lax.scan(step, state, actions)
-      return trajectory
+      return jax.lax.scan(step, state, actions)
     return run
 
   print(f"env benchmark: {args.batch_size} episodes x {num_steps} steps, jax {jax.__version__}, "
@@ -82,7 +82,8 @@ def bench_env(args):
     print(f"  {name:8s} compile {compile_s:6.2f} s   run {run_s * 1e3:8.1f} ms   {speeds[name]:12,.0f} steps/s", flush=True)
   assert_same(results["purepi"], results["jumanji"], "trajectory")
   packed = np.asarray(results["purepi"][1].extras["packed_items"][-1])
-  print(f"  identical results (states, observations, rewards, extras); mean items packed {packed.mean():.2f}")
+  print(f"  identical results (final states; observations, rewards, discounts, extras of every step); "
+        f"mean items packed {packed.mean():.2f}")
   print(f"  speed-up purepi / jumanji: {speeds['purepi'] / speeds['jumanji']:.1f}x")
 
 
