@@ -136,6 +136,19 @@ def test_interior_rule_tracks_the_target_frequencies():
   np.testing.assert_allclose(visits / 100, probs, atol=0.02)
 
 
+@pytest.mark.parametrize("values", [
+    [0.0, 3.0, -1.0, 3.0],  # ties: the first maximum
+    [-np.inf] * 4,  # every action masked: action 0
+    [1.0, np.nan, 5.0, np.nan],  # NaN wins, the first one
+    [np.inf, 2.0, np.inf, -np.inf],
+])
+def test_first_argmax_is_jnp_argmax(values):
+  values = jnp.array(values, jnp.float32)
+  assert action_selection.first_argmax(values) == jnp.argmax(values)
+  batch = jnp.stack([values, values[::-1]])
+  np.testing.assert_array_equal(action_selection.first_argmax(batch), jnp.argmax(batch, axis=-1))
+
+
 # ---------------------------------------------------------------- whole policy
 
 BATCH, NUM_ACTIONS, NUM_SIMULATIONS, NUM_CONSIDERED = 6, 12, 10, 4

@@ -147,7 +147,6 @@ MUZERO_TRACED = [
 
 MUZERO_GROUPS = [
     (4, 5, 1, {}),
-    (4, 5, 2, {}),
     (6, 10, 32, {}),
     (6, 10, 40, {"max_depth": 2}),
     (2, 800, 32, {}),
@@ -173,10 +172,9 @@ def test_same_key_same_result_and_other_key_differs(policy_name):
 
 
 def test_typed_keys_match_mctx():
-  """New-style `jax.random.key` keys work and agree with mctx."""
-  for policy_name in ("gumbel_muzero_policy", "muzero_policy"):
-    runs = {name: compiled_policy(library, policy_name, 3, 6, 8) for name, library in LIBRARIES.items()}
-    key = jax.random.key(11)
-    invalid_actions = jnp.zeros([3, 6], bool).at[0, :5].set(True)
-    assert_outputs_match(runs["mctx"](key, invalid_actions, {}),
-                         runs["purepi"](key, invalid_actions, {}), f"{policy_name} typed key")
+  """New-style `jax.random.key` keys work and agree with mctx (MuZero consumes the most keys)."""
+  runs = {name: compiled_policy(library, "muzero_policy", 3, 6, 8) for name, library in LIBRARIES.items()}
+  key = jax.random.key(11)
+  invalid_actions = jnp.zeros([3, 6], bool).at[0, :5].set(True)
+  assert_outputs_match(runs["mctx"](key, invalid_actions, {}),
+                       runs["purepi"](key, invalid_actions, {}), "muzero_policy typed key")
