@@ -4,7 +4,7 @@ Unlike a per-tree (vmapped) formulation, the descent and the backup here are
 while loops over the whole batch whose carries hold only `[B]` vectors: the tree
 is read from the enclosing scope during the descent and written by `[B]`-element
 scatters during the backup, so no simulation copies or re-selects a full
-`[B, N, num_actions]` array. The results are the same as mctx's, bit for bit.
+`[B, N, num_actions]` array. The results equal mctx's (bit for bit in the parity suite).
 """
 from typing import Any, NamedTuple, Optional, Tuple
 
