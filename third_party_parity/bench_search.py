@@ -15,6 +15,7 @@ import mctx
 import numpy as np
 
 import purepi.search
+from purepi.search.search import instantiate_tree_from_root
 
 
 def _trivial_recurrent_fn(library, num_actions):
@@ -44,8 +45,19 @@ def _make_search(library, batch_size, num_actions, num_simulations, with_tree):
 
 
 def tree_bytes(tree) -> int:
-  """Bytes of every array of a (batched) search tree."""
+  """Bytes of every array (or shape struct) of a (batched) search tree."""
   return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def working_tree_bytes(batch_size, num_actions, num_simulations) -> int:
+  """Bytes of the `CompactTree` purepi's Gumbel MuZero search keeps during its simulations."""
+  def allocate():
+    root = purepi.search.RootFnOutput(prior_logits=jnp.zeros([batch_size, num_actions]),
+                                      value=jnp.zeros([batch_size]), embedding=jnp.zeros([batch_size]))
+    return instantiate_tree_from_root(
+        root, num_simulations, jnp.zeros([batch_size, num_actions]),
+        purepi.search.GumbelMuZeroExtraData(root_gumbel=jnp.zeros([batch_size, num_actions])))
+  return tree_bytes(jax.eval_shape(allocate))
 
 
 def _assert_identical(reference, candidate):
@@ -80,6 +92,7 @@ def bench_search(batch_sizes=(64, 1024), num_actions=800, num_simulations=32, nu
         jax.random.PRNGKey(123)) for name, library in libraries.items()}
     _assert_identical(full_outputs["mctx"], full_outputs["purepi"])
     bytes_per_tree = tree_bytes(full_outputs["purepi"].search_tree) // batch_size
+    working_bytes_per_tree = working_tree_bytes(batch_size, num_actions, num_simulations) // batch_size
     del full_outputs
     compiled, compile_seconds = {}, {}
     for name, library in libraries.items():
@@ -92,7 +105,7 @@ def bench_search(batch_sizes=(64, 1024), num_actions=800, num_simulations=32, nu
         start = time.perf_counter()
         jax.block_until_ready(compiled[name](jax.random.PRNGKey(repeat + 1)))
         call_seconds[name].append(time.perf_counter() - start)
-    row = {"bytes_per_tree": bytes_per_tree}
+    row = {"bytes_per_tree": bytes_per_tree, "working_bytes_per_tree": working_bytes_per_tree}
     for name in libraries:
       row[name] = {"compile_s": compile_seconds[name],
                    "decisions_per_s": batch_size / float(np.median(call_seconds[name]))}
@@ -101,8 +114,9 @@ def bench_search(batch_sizes=(64, 1024), num_actions=800, num_simulations=32, nu
     print(f"batch {batch_size:5d}: outputs identical | "
           f"compile mctx {row['mctx']['compile_s']:.2f}s purepi {row['purepi']['compile_s']:.2f}s | "
           f"decisions/s mctx {row['mctx']['decisions_per_s']:.0f} purepi {row['purepi']['decisions_per_s']:.0f} | "
-          f"ratio {row['ratio']:.2f}x | tree {bytes_per_tree / 1e6:.3f} MB per search "
-          f"({bytes_per_tree * batch_size / 1e6:.0f} MB per batch)")
+          f"ratio {row['ratio']:.2f}x | output Tree {bytes_per_tree / 1e6:.3f} MB per search "
+          f"({bytes_per_tree * batch_size / 1e6:.0f} MB per batch), purepi working CompactTree "
+          f"{working_bytes_per_tree / 1e6:.3f} MB ({working_bytes_per_tree * batch_size / 1e6:.0f} MB)")
   return results
 
 
