@@ -260,7 +260,7 @@ class CSVGenerator(Generator):
       rows = csv.reader(csv_file)
 
       def fail(problem):
-        raise ValueError(f"{csv_path}, line {rows.line_num}: {problem}")
+        raise ValueError(f"{csv_path}, line {max(rows.line_num, 1)}: {problem}")
 
       header = next(rows, None)
       if header is None or [name.strip() for name in header] != list(CSV_COLUMNS):
