@@ -1,6 +1,7 @@
 """Benchmarks: purepi next to its reference library, in one process, on the same inputs.
 
   python -m third_party_parity.bench env [--batch_size=1024] [--repeats=5]
+  python -m third_party_parity.bench search [--repeats=5]
 
 Each benchmark prints compile time apart from run time, the speed of each side
 and their ratio, after checking that both computed the same thing. Add one by
@@ -13,6 +14,8 @@ import warnings
 
 import jax
 import numpy as np
+
+from third_party_parity.bench_search import bench_search
 
 
 def _timed_compile(fn, *args):
@@ -86,7 +89,7 @@ def bench_env(args):
   print(f"  speed-up purepi / jumanji: {speeds['purepi'] / speeds['jumanji']:.1f}x")
 
 
-BENCHMARKS = {"env": bench_env}
+BENCHMARKS = {"env": bench_env, "search": bench_search}
 
 
 def add_arguments(parser):

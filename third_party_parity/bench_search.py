@@ -5,6 +5,7 @@ search itself. Both libraries get the same roots and keys; the outputs are
 checked identical (whole tree, action, action_weights) before timing.
 
   python -m third_party_parity.bench_search [--batch_sizes 64,1024] [--num_actions 800]
+  python -m third_party_parity.bench search [--repeats 5]      (through the dispatcher)
 """
 import argparse
 import time
@@ -77,7 +78,12 @@ def _compile(decide):
   return compiled, time.perf_counter() - start
 
 
-def bench_search(batch_sizes=(64, 1024), num_actions=800, num_simulations=32, num_repeats=5):
+def bench_search(args):
+  """Entry for `third_party_parity.bench`: batch 64 and 1024, 800 actions, 32 simulations, `args.repeats` calls."""
+  return run_search_benchmark(num_repeats=args.repeats)
+
+
+def run_search_benchmark(batch_sizes=(64, 1024), num_actions=800, num_simulations=32, num_repeats=5):
   """Prints and returns, per batch size, compile time and decisions/s of both libraries and their ratio.
 
   The two libraries' calls are interleaved and the median call time is used,
@@ -127,8 +133,8 @@ def main():
   parser.add_argument("--num_simulations", type=int, default=32)
   parser.add_argument("--num_repeats", type=int, default=5)
   args = parser.parse_args()
-  bench_search(tuple(int(b) for b in args.batch_sizes.split(",")), args.num_actions,
-               args.num_simulations, args.num_repeats)
+  run_search_benchmark(tuple(int(b) for b in args.batch_sizes.split(",")), args.num_actions,
+                       args.num_simulations, args.num_repeats)
 
 
 if __name__ == "__main__":
