@@ -100,7 +100,7 @@ def gumbel_muzero_interior_action_selection(
     *,
     qtransform=qtransforms.qtransform_completed_by_mix_value,
 ) -> chex.Array:
-  """Deterministic selection below the root (Section 5, Eq. 14).
+  """Deterministic selection below the root (Section 5).
 
     argmax_a  pi'(a) - N(a) / (1 + sum_b N(b)),   pi' = softmax(logits + sigma(completedQ))
 

@@ -113,7 +113,7 @@ def gumbel_muzero_policy(
      (`action_selection.gumbel_muzero_interior_action_selection`).
   3. Act: A_{n+1} = argmax over the most visited considered actions of
      g(a) + logits(a) + sigma(completedQ(a))  (Section 3, Algorithm 2).
-  4. Target: pi' = softmax(logits + sigma(completedQ))  (Section 4, Eq. 11),
+  4. Target: pi' = softmax(logits + sigma(completedQ))  (Section 4),
      the improved policy, returned as `action_weights`.
 
   Args:
