@@ -24,7 +24,7 @@ ENTRY_POINTS = {
     "ppo": "purepi.agents.ppo:main",
     "eval": "purepi.agents.evaluation:main",
     "baselines": "purepi.agents.heuristics:main",
-    "inspect": "purepi.search.inspect:main",
+    "inspect": "purepi.agents.inspect:main",
     "render": "purepi.agents.evaluation:render_main",
     "compare": "purepi.agents.compare:main",
 }

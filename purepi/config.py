@@ -66,6 +66,7 @@ class Config:
   num_episodes: int = _field(1024, "baselines: number of instances.")
   checkpoint: str = _field("", "inspect/render/eval: workdir or checkpoint to load (empty: untrained).")
   tree_out: str = _field("", "inspect: write the search tree as Graphviz dot to this path.")
+  inspect_num_steps: int = _field(3, "inspect: greedy steps before the searched state (0 = fresh instance).")
   workdirs: Tuple[str, ...] = _field((), "compare: workdirs to compare.")
   progress: bool = _field(True, "Show a progress bar.")
 
@@ -92,6 +93,8 @@ def validate(config: Config) -> None:
   require(config.max_grad_norm > 0, f"--max_grad_norm must be positive, got {config.max_grad_norm}")
   require(0.0 <= config.discount <= 1.0, f"--discount must be in [0, 1], got {config.discount}")
   require(0.0 <= config.gae_lambda <= 1.0, f"--gae_lambda must be in [0, 1], got {config.gae_lambda}")
+  require(config.inspect_num_steps >= 0,
+          f"--inspect_num_steps must be >= 0, got {config.inspect_num_steps}")
   require(config.gumbel_scale >= 0, f"--gumbel_scale must be >= 0, got {config.gumbel_scale}")
   require(config.eval_gumbel_scale >= 0,
           f"--eval_gumbel_scale must be >= 0, got {config.eval_gumbel_scale}")

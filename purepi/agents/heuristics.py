@@ -1,0 +1,172 @@
+"""Hand-written packing policies: the floor every learned policy must beat.
+
+Each heuristic is a batched `PolicyFn` `(key, state, timestep) -> (action [B, 2], {})`
+that reads only the observation (`ems`, `items`, `action_mask`). The observation
+may be normalised (each axis divided by the container's length on that axis):
+that scales every volume by the same factor and keeps the order along each axis,
+so every rule below (comparing volumes, volume ratios, or coordinates on one
+axis) chooses the same action either way. EMSs are the observation's (the `obs_num_ems`
+largest, largest first), so ties go to the larger EMS, then the lower item index.
+
+  python run.py --mode=baselines --num_episodes=1024
+"""
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purepi.agents.evaluation import evaluate_policy, make_env, mean_with_ci95
+from purepi.agents.rollout import unflatten_action
+
+# An episode whose final utilization is at least this is counted as perfectly packed.
+PERFECT_UTILIZATION = 1.0 - 1e-6
+
+
+def _volume(x_len, y_len, z_len):
+  # Lengths in millimetres are int32, whose product overflows: multiply as floats.
+  return x_len.astype(jnp.float32) * y_len.astype(jnp.float32) * z_len.astype(jnp.float32)
+
+
+def _ems_volumes(ems):
+  """`[B, E]` volumes of the observation's EMSs."""
+  return _volume(ems.x2 - ems.x1, ems.y2 - ems.y1, ems.z2 - ems.z1)
+
+
+def _item_volumes(items):
+  """`[B, I]` volumes of the observation's items."""
+  return _volume(items.x_len, items.y_len, items.z_len)
+
+
+def _first_lexicographic_minimum(sort_keys, candidates):
+  """Index of the first candidate whose `sort_keys` are lexicographically smallest.
+
+  Args:
+    sort_keys: sequence of `[B, N]` arrays, most significant first.
+    candidates: `[B, N]` bool; at least one True per row for a meaningful answer.
+
+  Returns:
+    `[B]` int32 indices (0 for a row without candidates).
+  """
+  for sort_key in sort_keys:
+    smallest = jnp.min(jnp.where(candidates, sort_key, jnp.inf), axis=-1, keepdims=True)
+    candidates = candidates & (sort_key == smallest)
+  return jnp.argmax(candidates, axis=-1).astype(jnp.int32)
+
+
+def random_valid(key, state, timestep):
+  """Uniform over the valid (ems, item) pairs."""
+  del state
+  action_mask = timestep.observation.action_mask
+  batch_size, _, max_num_items = action_mask.shape
+  flat_mask = action_mask.reshape(batch_size, -1)
+  # A uniformly random ranking of the valid actions (invalid ones rank last); take the top.
+  ranking = jnp.where(flat_mask, jax.random.uniform(key, flat_mask.shape), -1.0)
+  flat_action = jnp.argmax(ranking, axis=-1)
+  return unflatten_action(flat_action, max_num_items), {}
+
+
+def largest_item_deepest_bottom_left(key, state, timestep):
+  """The largest-volume item that fits anywhere, in its deepest-bottom-left EMS.
+
+  Deepest-bottom-left is the lexicographically smallest EMS corner (x1, z1, y1):
+  nearest the back wall of the container (x, its depth), then lowest (z), then
+  leftmost (y).
+  """
+  del key, state
+  observation = timestep.observation
+  action_mask = observation.action_mask  # [B, E, I]
+  item_fits_somewhere = jnp.any(action_mask, axis=-2)  # [B, I]
+  item_volumes = jnp.where(item_fits_somewhere, _item_volumes(observation.items), -1.0)
+  item_id = jnp.argmax(item_volumes, axis=-1).astype(jnp.int32)
+  ems_fits_item = jnp.take_along_axis(action_mask, item_id[:, None, None], axis=-1)[..., 0]
+  ems = observation.ems
+  ems_id = _first_lexicographic_minimum((ems.x1, ems.z1, ems.y1), ems_fits_item)
+  return jnp.stack([ems_id, item_id], axis=-1), {}
+
+
+def tightest_fit(key, state, timestep):
+  """The valid (ems, item) pair whose item fills the largest fraction of its EMS."""
+  del key, state
+  observation = timestep.observation
+  action_mask = observation.action_mask  # [B, E, I]
+  batch_size, _, max_num_items = action_mask.shape
+  ems_volumes = jnp.where(observation.ems_mask, _ems_volumes(observation.ems), 1.0)
+  fill_ratio = _item_volumes(observation.items)[:, None, :] / ems_volumes[:, :, None]
+  fill_ratio = jnp.where(action_mask, fill_ratio, -1.0).reshape(batch_size, -1)
+  return unflatten_action(jnp.argmax(fill_ratio, axis=-1), max_num_items), {}
+
+
+HEURISTICS = {
+    "random": random_valid,
+    "largest_item_deepest_bottom_left": largest_item_deepest_bottom_left,
+    "tightest_fit": tightest_fit,
+}
+
+
+def evaluate_heuristics(env, instance_keys, key):
+  """Plays every heuristic once on each instance.
+
+  Each heuristic's evaluation is compiled once (timed apart from the run).
+
+  Args:
+    env: a BinPack environment.
+    instance_keys: `[N, 2]` reset keys, one instance each.
+    key: key for the heuristics' own randomness (only `random` uses it).
+
+  Returns:
+    `{name: {"utilizations": [N] numpy, "compile_s": float, "run_s": float}}`.
+  """
+  results = {}
+  for name, policy_fn in HEURISTICS.items():
+    evaluate = jax.jit(lambda keys, policy_key, policy_fn=policy_fn: evaluate_policy(
+        env, policy_fn, keys, policy_key))
+    start = time.perf_counter()
+    compiled = evaluate.lower(instance_keys, key).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    utilizations = np.asarray(jax.block_until_ready(compiled(instance_keys, key)))
+    run_s = time.perf_counter() - start
+    results[name] = {"utilizations": utilizations, "compile_s": compile_s, "run_s": run_s}
+  return results
+
+
+def summarize(utilizations):
+  """Mean utilization, its 95% CI half-width and the fraction packed perfectly."""
+  mean, ci95 = mean_with_ci95(utilizations)
+  perfect_fraction = float(np.mean(np.asarray(utilizations) >= PERFECT_UTILIZATION))
+  return {"mean": mean, "ci95": ci95, "perfect_fraction": perfect_fraction}
+
+
+def baseline_table(env, instance_keys, key):
+  """`{name: {"mean", "ci95", "perfect_fraction"}}` of every heuristic on these instances.
+
+  The trainer writes it to `baselines.json` for its held-out instances.
+  """
+  results = evaluate_heuristics(env, instance_keys, key)
+  return {name: summarize(result["utilizations"]) for name, result in results.items()}
+
+
+def format_table(results):
+  """The `--mode=baselines` table as text, one row per heuristic."""
+  header = (f"{'heuristic':<34} {'utilization':>17} {'perfect':>8} "
+            f"{'episodes/s':>11} {'compile_s':>10}")
+  lines = [header, "-" * len(header)]
+  for name, result in results.items():
+    summary = summarize(result["utilizations"])
+    episodes_per_s = len(result["utilizations"]) / result["run_s"]
+    lines.append(
+        f"{name:<34} {summary['mean']:>8.4f} ± {summary['ci95']:<6.4f} "
+        f"{summary['perfect_fraction']:>8.3f} {episodes_per_s:>11.1f} {result['compile_s']:>10.2f}")
+  return "\n".join(lines)
+
+
+def main(config):
+  """`--mode=baselines`: every heuristic on `num_episodes` instances from `seed`."""
+  env = make_env(config)
+  instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  instance_keys = jax.random.split(instance_key, config.num_episodes)
+  results = evaluate_heuristics(env, instance_keys, policy_key)
+  print(f"{config.num_episodes} instances, seed {config.seed}"
+        + (f", {config.csv_path}" if config.csv_path else ""))
+  print(format_table(results))

@@ -1,0 +1,168 @@
+"""BinPack: pack items into one container, choosing at each step an item and an EMS.
+
+Same public API and dynamics as Jumanji's BinPack-v2 (`reset`, `step`, specs,
+extras), written for speed when vmapped over a batch: `step` has no sequential
+loop (see `purepi.env.ems`).
+
+Observation: the `obs_num_ems` largest EMSs, all items, and the action mask.
+Action: int32 `(ems_id, item_id)`, `ems_id` indexing the observed EMSs; the item
+goes to the bottom-left corner (x1, y1, z1) of that EMS.
+An episode ends when no action is valid, or at once after an invalid action,
+which changes nothing and sets `extras["invalid_action"]`.
+"""
+from functools import cached_property
+from typing import Dict, Optional, Sequence, Tuple
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from purepi.env import specs
+from purepi.env.ems import update_ems
+from purepi.env.generator import Generator, RandomGenerator
+from purepi.env.reward import DenseReward, RewardFn, volume_utilization
+from purepi.env.space import Space
+from purepi.env.timestep import TimeStep, restart, transition_or_termination
+from purepi.env.types import (
+    EMS, Item, Location, Observation, State, item_fits_in_item, item_from_space,
+    space_from_item_and_location)
+
+_EMS_COORDS = ("x1", "x2", "y1", "y2", "z1", "z2")
+_ITEM_AXES = ("x_len", "y_len", "z_len")
+
+
+class BinPack:
+  """3D bin packing of one container, in the empty-maximal-space (EMS) formulation.
+
+  Args:
+    generator: makes instances; default `RandomGenerator(max_num_items=20,
+      max_num_ems=40, split_num_same_items=2)`.
+    obs_num_ems: how many EMSs (the largest by volume) the observation shows.
+    reward_fn: `DenseReward()` (default) or `SparseReward()`.
+    normalize_dimensions: observe lengths divided by the container's (floats in
+      [0, 1]) instead of int32 millimetres.
+  """
+
+  def __init__(self, generator: Optional[Generator] = None, obs_num_ems: int = 40,
+               reward_fn: Optional[RewardFn] = None, normalize_dimensions: bool = True):
+    self.generator = generator or RandomGenerator(max_num_items=20, max_num_ems=40, split_num_same_items=2)
+    self.obs_num_ems = obs_num_ems
+    self.reward_fn = reward_fn or DenseReward()
+    self.normalize_dimensions = normalize_dimensions
+
+  def __repr__(self):
+    return (f"BinPack(generator={type(self.generator).__name__}, max_num_items={self.generator.max_num_items}, "
+            f"max_num_ems={self.generator.max_num_ems}, obs_num_ems={self.obs_num_ems}, "
+            f"reward_fn={type(self.reward_fn).__name__}, normalize_dimensions={self.normalize_dimensions})")
+
+  @cached_property
+  def observation_spec(self) -> specs.Spec:
+    """Shapes, dtypes and bounds of every `Observation` field."""
+    num_ems, num_items = self.obs_num_ems, self.generator.max_num_items
+    if self.normalize_dimensions:
+      length = lambda shape, name: specs.BoundedArray(shape, float, 0.0, 1.0, name)
+    else:
+      max_dim = max(self.generator.container_dims)
+      length = lambda shape, name: specs.BoundedArray(shape, jnp.int32, 0, max_dim, name)
+    flag = lambda shape, name: specs.BoundedArray(shape, bool, False, True, name)
+    return specs.Spec(
+        Observation, "ObservationSpec",
+        ems=specs.Spec(EMS, "EMSSpec", **{c: length((num_ems,), c) for c in _EMS_COORDS}),
+        ems_mask=flag((num_ems,), "ems_mask"),
+        items=specs.Spec(Item, "ItemsSpec", **{a: length((num_items,), a) for a in _ITEM_AXES}),
+        items_mask=flag((num_items,), "items_mask"),
+        items_placed=flag((num_items,), "items_placed"),
+        action_mask=flag((num_ems, num_items), "action_mask"))
+
+  @cached_property
+  def action_spec(self) -> specs.MultiDiscreteArray:
+    """`(ems_id, item_id)`: ems_id in [0, obs_num_ems), item_id in [0, max_num_items)."""
+    return specs.MultiDiscreteArray([self.obs_num_ems, self.generator.max_num_items], jnp.int32, "action")
+
+  def reset(self, key: chex.PRNGKey) -> Tuple[State, TimeStep]:
+    """A new instance from the generator, and its FIRST time step."""
+    state, observation, extras = self._observe(self.generator(key))
+    extras["invalid_action"] = jnp.array(False)
+    return state, restart(observation, extras)
+
+  def step(self, state: State, action: chex.Array) -> Tuple[State, TimeStep]:
+    """Places item `action[1]` at the corner of observed EMS `action[0]`, if that is allowed.
+
+    Returns the next state and a MID time step, or a LAST one (discount 0) when
+    no action is valid any more or this one was invalid.
+    """
+    observed_ems_id, item_id = action[0], action[1]
+    is_valid = state.action_mask[observed_ems_id, item_id]
+    ems_id = state.sorted_ems_indexes[observed_ems_id]
+    placed = _place_item(state, ems_id, item_id)
+    next_state = jax.tree.map(lambda new, old: jnp.where(is_valid, new, old), placed, state)
+    next_state, observation, extras = self._observe(next_state)
+    done = ~jnp.any(next_state.action_mask) | ~is_valid
+    reward = self.reward_fn(state, action, next_state, is_valid, done)
+    extras["invalid_action"] = ~is_valid
+    return next_state, transition_or_termination(done, reward, observation, extras)
+
+  def render(self, state: State, path: Optional[str] = None):
+    """Draws the packed container (see `purepi.env.viewer.render`)."""
+    from purepi.env import viewer
+    return viewer.render(state, path)
+
+  def animate(self, states: Sequence[State], path: str):
+    """Writes a GIF of consecutive states (see `purepi.env.viewer.animate`)."""
+    from purepi.env import viewer
+    return viewer.animate(states, path)
+
+  def _observe(self, state: State) -> Tuple[State, Observation, Dict[str, chex.Array]]:
+    """Fills the state's `sorted_ems_indexes` and `action_mask`; builds the observation and extras."""
+    sorted_ems_indexes = _ems_by_decreasing_volume(state.ems, state.ems_mask)
+    shown = sorted_ems_indexes[:self.obs_num_ems]
+    obs_ems = state.ems.map(lambda coord: coord[shown])
+    obs_ems_mask = state.ems_mask[shown]
+    action_mask = _action_mask(obs_ems, obs_ems_mask, state.items, state.items_mask, state.items_placed)
+    state = state.replace(sorted_ems_indexes=sorted_ems_indexes, action_mask=action_mask)
+    items = state.items
+    if self.normalize_dimensions:
+      obs_ems, items = _normalize(state.container, obs_ems, items)
+    observation = Observation(ems=obs_ems, ems_mask=obs_ems_mask, items=items, items_mask=state.items_mask,
+                              items_placed=state.items_placed, action_mask=action_mask)
+    num_placed = jnp.sum(state.items_placed)
+    extras = {
+        "volume_utilization": volume_utilization(state),
+        "packed_items": num_placed,
+        "ratio_packed_items": num_placed / jnp.sum(state.items_mask),
+        "active_ems": jnp.sum(state.ems_mask),
+    }
+    return state, observation, extras
+
+
+def _ems_by_decreasing_volume(ems: EMS, ems_mask: chex.Array) -> chex.Array:
+  """`[E]` slot indexes, largest volume first; unused slots last; ties in slot order."""
+  return jnp.argsort(-(ems.volume() * ems_mask), stable=True).astype(jnp.int32)
+
+
+def _action_mask(obs_ems: EMS, obs_ems_mask, items: Item, items_mask, items_placed) -> chex.Array:
+  """`[O, I]`: item i exists, is not placed yet, and fits (unrotated) in observed EMS o."""
+  ems_room = item_from_space(obs_ems.map(lambda coord: coord[:, None]))
+  fits = item_fits_in_item(Item(*(length[None, :] for length in items)), ems_room)
+  return fits & obs_ems_mask[:, None] & (items_mask & ~items_placed)[None, :]
+
+
+def _normalize(container: Space, obs_ems: EMS, items: Item) -> Tuple[EMS, Item]:
+  """Divides every length by the container's length along the same axis."""
+  container_lengths = item_from_space(container)
+  per_coord = dict(zip(_EMS_COORDS, (container_lengths.x_len, container_lengths.x_len,
+                                     container_lengths.y_len, container_lengths.y_len,
+                                     container_lengths.z_len, container_lengths.z_len)))
+  obs_ems = EMS(**{name: value / per_coord[name] for name, value in obs_ems.items()})
+  items = Item(*(length / container_length for length, container_length in zip(items, container_lengths)))
+  return obs_ems, items
+
+
+def _place_item(state: State, ems_id: chex.Numeric, item_id: chex.Numeric) -> State:
+  """Puts item `item_id` at the bottom-left corner of EMS slot `ems_id` (assumed allowed)."""
+  corner = Location(state.ems.x1[ems_id], state.ems.y1[ems_id], state.ems.z1[ems_id])
+  items_location = Location(*(where.at[item_id].set(value) for where, value in zip(state.items_location, corner)))
+  item = Item(*(length[item_id] for length in state.items))
+  ems, ems_mask = update_ems(state.ems, state.ems_mask, space_from_item_and_location(item, corner))
+  return state.replace(items_location=items_location, items_placed=state.items_placed.at[item_id].set(True),
+                       ems=ems, ems_mask=ems_mask)

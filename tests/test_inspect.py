@@ -1,0 +1,162 @@
+"""`--mode=inspect`: the report follows the tree, the reconstruction agrees with it, the dot file is the tree."""
+import dataclasses
+import re
+import shutil
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purepi import config as config_lib
+from purepi.agents import inspect as inspect_lib
+from purepi.agents.evaluation import make_env
+
+SMALL = dict(mode="inspect", max_num_items=6, obs_num_ems=8, max_num_ems=12, num_simulations=8,
+             max_num_considered_actions=4, inspect_num_steps=1, seed=3)
+SECTION_TITLES = ("1. State and Gumbel-Top-m", "2. Sequential Halving phases", "3. Completed Q and sigma",
+                  "4. Improved policy", "5. Chosen action")
+
+
+@pytest.fixture(scope="module")
+def inspected():
+  config = config_lib.Config(**SMALL)
+  env = make_env(config)
+  state, timestep = inspect_lib.mid_episode_state(env, config)
+  output = inspect_lib.run_search(config, env, inspect_lib.uniform_prior, state, timestep)
+  report = inspect_lib.format_report(config, "uniform", timestep, output)
+  return config, env, state, timestep, output, report
+
+
+def sections(report):
+  """{section number: its text}, split at the numbered titles."""
+  parts = re.split(r"^(\d)\. ", report, flags=re.MULTILINE)
+  return {int(number): text for number, text in zip(parts[1::2], parts[2::2])}
+
+
+def table_rows(text):
+  """Rows (lists of cells) of every table in `text`: the lines after a rule of dashes, up to a blank line."""
+  rows, in_table = [], False
+  for line in text.splitlines():
+    if re.fullmatch(r"[- ]*-[- ]*", line):
+      in_table = True
+    elif not line.strip():
+      in_table = False
+    elif in_table:
+      rows.append(line.split())
+  return rows
+
+
+def test_report_has_every_section_in_order(inspected):
+  *_, output, report = inspected
+  positions = [report.index(title) for title in SECTION_TITLES]
+  assert positions == sorted(positions)
+  chosen = int(output.action[0])
+  assert f"action {chosen} = (ems {chosen // 6}, item {chosen % 6})" in sections(report)[5]
+
+
+def test_considered_actions_are_the_top_k_of_logits_plus_gumbel_among_valid(inspected):
+  config, _, _, timestep, output, report = inspected
+  tree = inspect_lib.first_tree(output)
+  valid = np.asarray(timestep.observation.action_mask[0]).reshape(-1)
+  k = min(config.max_num_considered_actions, int(valid.sum()))
+  logits = np.asarray(inspect_lib.uniform_prior(timestep.observation)[0][0])
+  scores = logits + tree.extra_data.root_gumbel
+  ranked = sorted(np.flatnonzero(valid), key=lambda action: -scores[action])
+  reported = [int(row[1]) for row in table_rows(sections(report)[1])]
+  assert reported == ranked[:k]
+  # With n >= m the first m simulations visit exactly these actions.
+  assert set(np.flatnonzero(tree.children_visits[0] > 0)) == set(reported)
+
+
+def test_phase_visits_sum_to_num_simulations(inspected):
+  config, *_, output, report = inspected
+  visits_in_phase = [int(row[-4]) for row in table_rows(sections(report)[2])]
+  assert sum(visits_in_phase) == config.num_simulations
+  tree = inspect_lib.first_tree(output)
+  trace = inspect_lib.trace_simulations(tree)
+  records = inspect_lib.reconstruct_phases(tree, trace, config.max_num_considered_actions)
+  assert len(records) > 1  # the small config halves at least once
+  for record in records:
+    assert sum(row.visits_in_phase for row in record.rows) == len(record.phase.considered_visits)
+    assert len(record.rows) == min(record.phase.num_considered, len(record.phase.considered_visits))
+
+
+def test_reconstruction_agrees_with_the_final_tree(inspected):
+  config, *_, output, _ = inspected
+  tree = inspect_lib.first_tree(output)
+  trace = inspect_lib.trace_simulations(tree)
+  rewound = inspect_lib.root_after(tree, trace, config.num_simulations)
+  np.testing.assert_array_equal(rewound.children_visits[0], tree.children_visits[0])
+  visited = tree.children_visits[0] > 0
+  np.testing.assert_allclose(rewound.children_values[0][visited], tree.children_values[0][visited], rtol=1e-5)
+  # Sigma of the rewound final root is what the policy used for its improved policy.
+  _, sigma, _ = inspect_lib.root_scores(rewound)
+  improved = jax.nn.softmax(jnp.where(tree.root_invalid_actions.astype(bool), -jnp.inf,
+                                      tree.children_prior_logits[0] + sigma))
+  np.testing.assert_allclose(improved, output.action_weights[0], atol=1e-6)
+
+
+def test_dot_file_holds_every_used_node_and_edge(inspected, tmp_path):
+  config, *_, output, _ = inspected
+  tree = inspect_lib.first_tree(output)
+  dot_text = inspect_lib.tree_to_dot(tree, config.max_num_items, int(output.action[0]))
+  nodes = re.findall(r"^  n(\d+) \[label=", dot_text, flags=re.MULTILINE)
+  edges = re.findall(r"^  n(\d+) -> n(\d+) \[label=", dot_text, flags=re.MULTILINE)
+  assert len(nodes) == int(np.sum(tree.node_visits > 0)) == config.num_simulations + 1
+  assert sorted((int(parent), int(child)) for parent, child in edges) == sorted(
+      (int(tree.parents[child]), child) for child in range(1, config.num_simulations + 1))
+  assert dot_text.startswith("digraph") and dot_text.rstrip().endswith("}")
+  dot_binary = shutil.which("dot")
+  if dot_binary:  # where Graphviz is installed, it must read the file too
+    plain = subprocess.run([dot_binary, "-Tplain"], input=dot_text, capture_output=True, text=True, check=True)
+    assert sum(line.startswith("node ") for line in plain.stdout.splitlines()) == len(nodes)
+
+
+def test_write_tree_writes_png_only_with_graphviz(tmp_path, monkeypatch):
+  monkeypatch.setattr(inspect_lib.shutil, "which", lambda name: None)
+  written = inspect_lib.write_tree(str(tmp_path / "a" / "tree.dot"), "digraph g { n0; }\n")
+  assert [path.name for path in written] == ["tree.dot"]
+  assert (tmp_path / "a" / "tree.dot").read_text() == "digraph g { n0; }\n"
+
+
+def test_recurrent_fn_ends_the_episode_with_discount_and_value_zero(inspected):
+  config, env, state, timestep, *_ = inspected
+  value_one = lambda observation: (inspect_lib.uniform_prior(observation)[0],
+                                   jnp.ones(observation.action_mask.shape[:1]))
+  recurrent_fn = jax.jit(inspect_lib.make_recurrent_fn(env, value_one, discount=1.0))
+  invalid = inspect_lib.flat_invalid_actions(timestep.observation)[0]
+  valid_action, invalid_action = int(jnp.argmin(invalid)), int(jnp.argmax(invalid))
+  output, _ = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([valid_action]), state)
+  assert float(output.discount[0]) == 1.0 and float(output.value[0]) == 1.0 and float(output.reward[0]) > 0
+  output, _ = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([invalid_action]), state)
+  assert float(output.discount[0]) == 0.0 and float(output.value[0]) == 0.0 and float(output.reward[0]) == 0.0
+
+
+def test_too_many_greedy_steps_is_a_clear_error():
+  config = config_lib.Config(**dict(SMALL, inspect_num_steps=SMALL["max_num_items"]))
+  with pytest.raises(ValueError, match="--inspect_num_steps=6 ends the episode"):
+    inspect_lib.mid_episode_state(make_env(config), config)
+  with pytest.raises(ValueError, match="--inspect_num_steps must be >= 0"):
+    config_lib.validate(dataclasses.replace(config, inspect_num_steps=-1))
+
+
+def test_checkpoint_without_the_network_package_is_a_clear_error(monkeypatch):
+  monkeypatch.setitem(sys.modules, "purepi.networks", None)  # makes `from purepi import networks` fail
+  config = config_lib.Config(**dict(SMALL, checkpoint="workdirs/none"))
+  with pytest.raises(ValueError, match="--checkpoint needs the trained network"):
+    inspect_lib.make_prior_fn(config)
+
+
+def test_run_py_inspect_end_to_end(tmp_path):
+  flags = [f"--{name}={value}" for name, value in SMALL.items()]
+  tree_path = tmp_path / "tree.dot"
+  result = subprocess.run([sys.executable, "run.py", *flags, f"--tree_out={tree_path}"],
+                          capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
+  for title in SECTION_TITLES:
+    assert title in result.stdout
+  assert tree_path.read_text().startswith("digraph")
+  assert f"tree written to {tree_path}" in result.stdout

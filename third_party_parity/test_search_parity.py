@@ -1,0 +1,182 @@
+"""purepi.search against mctx 0.0.71: the whole tree, `action` and `action_weights` agree.
+
+Floats to 1e-5, ints exactly. The model is synthetic but not trivial: rewards,
+values, discounts (some 0) and coarsely rounded logits (so exact ties occur and
+tie-breaking is exercised) are a hash of (embedding, action), plus a reward term
+drawn from the key each `recurrent_fn` call receives, so the key splitting is
+checked too. The embedding is a pytree.
+
+Every case group shares its static shapes: each library compiles once per group
+and the group loops over seeds, invalid-action patterns and the traced scalars
+(gumbel_scale, temperature, Dirichlet parameters).
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import mctx
+import numpy as np
+import pytest
+
+import purepi.search
+
+LIBRARIES = {"mctx": mctx, "purepi": purepi.search}
+NUM_SEEDS = 3
+
+
+def synthetic_recurrent_fn(library, num_actions):
+  """A deterministic model of (embedding, action), plus a small reward term from the key."""
+  def recurrent_fn(params, rng_key, action, embedding):
+    del params
+    batch_size = action.shape[0]
+    state_id = embedding["id"] * jnp.uint32(1000003) + action.astype(jnp.uint32) + 1
+    node_keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(7), i))(state_id)
+    prior_logits = jnp.round(2 * jax.vmap(lambda k: jax.random.normal(k, [num_actions]))(node_keys)) / 2
+    value = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 1)))(node_keys)
+    reward = (jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, 2)))(node_keys)
+              + 0.01 * jax.random.uniform(rng_key, [batch_size]))
+    discount = jnp.where(state_id % 7 == 0, 0.0, 0.95)
+    next_embedding = {"id": state_id, "depth": embedding["depth"] + 1.0}
+    return library.RecurrentFnOutput(
+        reward=reward, discount=discount, prior_logits=prior_logits, value=value), next_embedding
+  return recurrent_fn
+
+
+def make_root(library, key, batch_size, num_actions):
+  logits_key, value_key = jax.random.split(key)
+  return library.RootFnOutput(
+      prior_logits=jnp.round(2 * jax.random.normal(logits_key, [batch_size, num_actions])) / 2,
+      value=jax.random.normal(value_key, [batch_size]),
+      embedding={"id": jnp.arange(batch_size, dtype=jnp.uint32),
+                 "depth": jnp.zeros([batch_size, 2])})
+
+
+def invalid_action_patterns(key, batch_size, num_actions):
+  """Named `[B, A]` bool masks: none, random, all but one valid, all invalid, mixed rows."""
+  random = jax.random.bernoulli(key, 0.5, [batch_size, num_actions])
+  all_but_one = jnp.ones([batch_size, num_actions], bool).at[:, num_actions // 2].set(False)
+  all_invalid = jnp.ones([batch_size, num_actions], bool)
+  mixed_rows = jnp.where(jnp.arange(batch_size)[:, None] % 3 == 0, all_invalid,
+                         jnp.where(jnp.arange(batch_size)[:, None] % 3 == 1, all_but_one, random))
+  return {"none_valid_mask": jnp.zeros([batch_size, num_actions], bool), "random": random,
+          "all_but_one": all_but_one, "all_invalid": all_invalid, "mixed_rows": mixed_rows}
+
+
+def compiled_policy(library, policy_name, batch_size, num_actions, num_simulations,
+                    with_invalid_actions=True, **static_kwargs):
+  """jit of `key, invalid_actions, traced kwargs -> PolicyOutput` for one library and static shape."""
+  recurrent_fn = synthetic_recurrent_fn(library, num_actions)
+  policy = getattr(library, policy_name)
+
+  def run(key, invalid_actions, traced_kwargs):
+    root_key, search_key = jax.random.split(key)
+    root = make_root(library, root_key, batch_size, num_actions)
+    return policy(None, search_key, root, recurrent_fn, num_simulations,
+                  invalid_actions=invalid_actions if with_invalid_actions else None,
+                  **static_kwargs, **traced_kwargs)
+  return jax.jit(run)
+
+
+def as_plain_tree(value):
+  """chex dataclasses -> dicts, recursively, so mctx's and purepi's outputs share one structure."""
+  if dataclasses.is_dataclass(value):
+    return {field.name: as_plain_tree(getattr(value, field.name)) for field in dataclasses.fields(value)}
+  if isinstance(value, dict):
+    return {name: as_plain_tree(item) for name, item in value.items()}
+  return value
+
+
+def assert_outputs_match(expected, actual, context):
+  def check(path, expected_leaf, actual_leaf):
+    where = f"{context} {jax.tree_util.keystr(path)}"
+    expected_leaf, actual_leaf = np.asarray(expected_leaf), np.asarray(actual_leaf)
+    assert expected_leaf.dtype == actual_leaf.dtype, where
+    assert expected_leaf.shape == actual_leaf.shape, where
+    if np.issubdtype(expected_leaf.dtype, np.floating):
+      np.testing.assert_allclose(actual_leaf, expected_leaf, rtol=1e-5, atol=1e-5, err_msg=where)
+    else:
+      np.testing.assert_array_equal(actual_leaf, expected_leaf, err_msg=where)
+  jax.tree_util.tree_map_with_path(check, as_plain_tree(expected), as_plain_tree(actual))
+
+
+def run_group(policy_name, batch_size, num_actions, num_simulations, traced_grid, **static_kwargs):
+  """Compares both libraries over seeds x invalid-action patterns x `traced_grid`; returns #cases."""
+  runs = {name: compiled_policy(library, policy_name, batch_size, num_actions, num_simulations,
+                                **static_kwargs)
+          for name, library in LIBRARIES.items()}
+  num_cases = 0
+  for seed in range(NUM_SEEDS):
+    key = jax.random.PRNGKey(seed)
+    patterns = invalid_action_patterns(jax.random.fold_in(key, 1), batch_size, num_actions)
+    for pattern_name, invalid_actions in patterns.items():
+      for traced_kwargs in traced_grid:
+        context = (f"{policy_name} B={batch_size} A={num_actions} sims={num_simulations} "
+                   f"{static_kwargs} seed={seed} invalid={pattern_name} {traced_kwargs}")
+        expected = runs["mctx"](key, invalid_actions, traced_kwargs)
+        actual = runs["purepi"](key, invalid_actions, traced_kwargs)
+        assert_outputs_match(expected, actual, context)
+        num_cases += 1
+  return num_cases
+
+
+GUMBEL_SCALES = [{"gumbel_scale": 0.0}, {"gumbel_scale": 1.0}]
+
+# (batch_size, num_actions, num_simulations, static kwargs)
+GUMBEL_GROUPS = [
+    (4, 5, 1, {}),
+    (4, 5, 2, {}),
+    (6, 10, 32, {}),  # more simulations than valid (considered) actions
+    (5, 12, 24, {"max_num_considered_actions": 4}),  # several halving phases
+    (6, 10, 40, {"max_depth": 2}),
+    (2, 800, 32, {}),
+    (3, 7, 9, {"with_invalid_actions": False}),  # invalid_actions=None
+]
+
+
+@pytest.mark.parametrize("batch_size,num_actions,num_simulations,static_kwargs", GUMBEL_GROUPS)
+def test_gumbel_muzero_policy_matches_mctx(batch_size, num_actions, num_simulations, static_kwargs):
+  assert run_group("gumbel_muzero_policy", batch_size, num_actions, num_simulations,
+                   GUMBEL_SCALES, **static_kwargs) == NUM_SEEDS * 5 * len(GUMBEL_SCALES)
+
+
+MUZERO_TRACED = [
+    {"temperature": 1.0, "dirichlet_fraction": 0.25, "dirichlet_alpha": 0.3},
+    {"temperature": 0.0, "dirichlet_fraction": 0.0, "dirichlet_alpha": 0.3},
+    {"temperature": 0.5, "dirichlet_fraction": 0.5, "dirichlet_alpha": 1.0},
+]
+
+MUZERO_GROUPS = [
+    (4, 5, 1, {}),
+    (4, 5, 2, {}),
+    (6, 10, 32, {}),
+    (6, 10, 40, {"max_depth": 2}),
+    (2, 800, 32, {}),
+    (3, 7, 9, {"with_invalid_actions": False, "pb_c_init": 2.0, "pb_c_base": 10.0}),
+]
+
+
+@pytest.mark.parametrize("batch_size,num_actions,num_simulations,static_kwargs", MUZERO_GROUPS)
+def test_muzero_policy_matches_mctx(batch_size, num_actions, num_simulations, static_kwargs):
+  assert run_group("muzero_policy", batch_size, num_actions, num_simulations,
+                   MUZERO_TRACED, **static_kwargs) == NUM_SEEDS * 5 * len(MUZERO_TRACED)
+
+
+@pytest.mark.parametrize("policy_name", ["gumbel_muzero_policy", "muzero_policy"])
+def test_same_key_same_result_and_other_key_differs(policy_name):
+  run = compiled_policy(purepi.search, policy_name, 6, 10, 16)
+  invalid_actions = jnp.zeros([6, 10], bool)
+  first = run(jax.random.PRNGKey(3), invalid_actions, {})
+  again = run(jax.random.PRNGKey(3), invalid_actions, {})
+  jax.tree.map(np.testing.assert_array_equal, first, again)
+  other = run(jax.random.PRNGKey(4), invalid_actions, {})
+  assert not np.array_equal(first.search_tree.children_visits, other.search_tree.children_visits)
+
+
+def test_typed_keys_match_mctx():
+  """New-style `jax.random.key` keys work and agree with mctx."""
+  for policy_name in ("gumbel_muzero_policy", "muzero_policy"):
+    runs = {name: compiled_policy(library, policy_name, 3, 6, 8) for name, library in LIBRARIES.items()}
+    key = jax.random.key(11)
+    invalid_actions = jnp.zeros([3, 6], bool).at[0, :5].set(True)
+    assert_outputs_match(runs["mctx"](key, invalid_actions, {}),
+                         runs["purepi"](key, invalid_actions, {}), f"{policy_name} typed key")
