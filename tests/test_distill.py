@@ -198,3 +198,30 @@ def test_checkpoint_holds_the_final_params(runs, minibatch_setup):
   first = checkpointer.restore(iteration=1)
   assert int(first["iteration"]) == 1
   assert int(checkpointer.restore()["env_steps"]) > int(first["env_steps"])
+
+
+def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
+  from purepi.agents import evaluation
+  root, straight, _ = runs
+  config = dataclasses.replace(TINY, checkpoint=str(root / "a"), workdir=str(tmp_path))
+  evaluation.main(config)
+  table = capsys.readouterr().out
+  greedy_row = next(line for line in table.splitlines() if line.startswith("| network, greedy"))
+  assert f"{straight[1]['eval_greedy_utilization']:.4f}" in greedy_row
+  assert "| tightest_fit |" in table
+  evaluation.render_main(dataclasses.replace(config, num_renders=2))
+  assert len(list((tmp_path / "renders").glob("*.png"))) == 2
+
+
+def test_resuming_with_other_settings_is_refused(runs):
+  root, _, _ = runs
+  with pytest.raises(ValueError, match=r"num_layers: 1 -> 2.*choose another --workdir"):
+    _run(root / "a", num_iterations=3, num_layers=2)
+
+
+def test_metrics_past_the_checkpoint_are_dropped(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  for iteration in (1, 2, 3):
+    experiment.append_metrics(path, {"iteration": iteration})
+  experiment.drop_metrics_after(path, 2)
+  assert [record["iteration"] for record in experiment.read_metrics(path)] == [1, 2]
