@@ -53,7 +53,7 @@ class Config:
   num_layers: int = _field(2, "Transformer layers (self- and cross-attention each).")
   num_heads: int = _field(4, "Attention heads.")
   key_size: int = _field(16, "Size of each attention head; the model size is num_heads * key_size.")
-  mlp_units: Tuple[int, ...] = _field((128, 128), "Hidden sizes of the value head MLP.")
+  mlp_units: Tuple[int, ...] = _field((128, 128), "Hidden sizes of every attention block's MLP and of the value head.")
 
   # Evaluation, checkpoints, outputs.
   eval_interval: int = _field(10, "Evaluate every this many iterations (and at the end).")
@@ -61,6 +61,7 @@ class Config:
   eval_num_episodes: int = _field(1024, "Held-out instances for evaluation.")
   eval_seed: int = _field(12345, "Seed of the held-out instances (fixed across runs).")
   eval_num_simulations: int = _field(16, "Simulations of the search evaluation.")
+  eval_gumbel_scale: float = _field(1.0, "Scale of the root Gumbel noise of the search evaluation.")
   num_renders: int = _field(4, "Greedy-packed held-out instances rendered at the end.")
   num_episodes: int = _field(1024, "baselines: number of instances.")
   checkpoint: str = _field("", "inspect/render/eval: workdir or checkpoint to load (empty: untrained).")
@@ -95,6 +96,8 @@ def validate(config: Config) -> None:
   require(config.inspect_num_steps >= 0,
           f"--inspect_num_steps must be >= 0, got {config.inspect_num_steps}")
   require(config.gumbel_scale >= 0, f"--gumbel_scale must be >= 0, got {config.gumbel_scale}")
+  require(config.eval_gumbel_scale >= 0,
+          f"--eval_gumbel_scale must be >= 0, got {config.eval_gumbel_scale}")
   require(all(units > 0 for units in config.mlp_units),
           f"--mlp_units must be positive integers, got {','.join(map(str, config.mlp_units))}")
   require(config.mode != "compare" or config.workdirs, "--mode=compare needs --workdirs=DIR[,DIR...]")

@@ -5,7 +5,9 @@ rollout loop and returns each episode's final volume utilization; the
 heuristic baselines, the greedy network and the network with search are all
 measured by it, on the same instances.
 """
+import dataclasses
 import math
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -48,3 +50,55 @@ def mean_with_ci95(values):
   values = np.asarray(values, dtype=np.float64)
   half_width = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
   return float(values.mean()), float(half_width)
+
+
+def held_out_keys(config):
+  """The fixed held-out set: `([eval_num_episodes, 2] instance keys, policy key)` from `eval_seed`.
+
+  Every method and the heuristics are measured on these same instances.
+  """
+  instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.eval_seed))
+  return jax.random.split(instance_key, config.eval_num_episodes), policy_key
+
+
+def _load_for_evaluation(config):
+  """(run config with this run's evaluation settings, env, network, params) from `--checkpoint`.
+
+  Without `--checkpoint` the workdir's latest checkpoint is used.
+  """
+  from purepi.agents import experiment
+  from purepi.networks import make_network
+  params, run_config = experiment.load_params(config.checkpoint or config.workdir)
+  evaluation_fields = ("eval_num_episodes", "eval_seed", "eval_num_simulations",
+                       "eval_gumbel_scale", "num_renders", "workdir", "progress")
+  run_config = dataclasses.replace(
+      run_config, **{name: getattr(config, name) for name in evaluation_fields})
+  return run_config, make_env(run_config), make_network(run_config), params
+
+
+def main(config):
+  """`--mode=eval`: greedy and search utilization of a checkpoint on the held-out instances."""
+  from purepi.agents import experiment
+  run_config, env, network, params = _load_for_evaluation(config)
+  devices = jax.local_devices()
+  from purepi import config as config_lib
+  config_lib.validate_for_devices(run_config, len(devices))
+  evaluator = experiment.Evaluator(run_config, env, network, devices)
+  record = evaluator(experiment.replicate(params, devices))
+  from purepi.agents import heuristics
+  baselines = heuristics.baseline_table(env, evaluator.instance_keys, evaluator.policy_key)
+  print(f"Held-out instances: {run_config.eval_num_episodes} (eval_seed {run_config.eval_seed}); "
+        f"checkpoint {config.checkpoint or config.workdir}.")
+  print(experiment.format_final_table(record, baselines, run_config.eval_num_simulations))
+
+
+def render_main(config):
+  """`--mode=render`: PNGs of `num_renders` held-out instances packed by the greedy network."""
+  from purepi.agents import experiment
+  run_config, env, network, params = _load_for_evaluation(config)
+  instance_keys, _ = held_out_keys(run_config)
+  directory = Path(config.workdir) / "renders"
+  paths = experiment.render_greedy_instances(
+      env, network, params, instance_keys[:run_config.num_renders], directory)
+  for path in paths:
+    print(path)

@@ -1,0 +1,185 @@
+"""Policy iteration via search distillation: the trainer (`--mode=distill`).
+
+One iteration, on every device at once (`jax.pmap`, gradients averaged with
+`lax.pmean`):
+
+  1. Improve (`collect`): play `rollout_batch_size` episodes, choosing every
+     action by Gumbel MuZero search over the real environment with the current
+     network as prior and value. The search's `action_weights`,
+     softmax(prior logits + completed Q), is the improved policy.
+  2. Evaluate (`monte_carlo_returns`): the value target of each step is the
+     return actually obtained from it, not a search value.
+  3. Distill (`update`): shuffle the steps, then for each minibatch of
+     `training_batch_size`, minimise
+       cross-entropy(network logits, action_weights)
+       + value_loss_weight * (network value - return)^2
+     over the valid steps, with Adam and global-norm clipping.
+
+The network gets better, so the search built on it gets stronger, so the next
+targets are better. Workdir, checkpoints, evaluation and the progress bar are
+`purepi.agents.experiment`'s, shared with PPO.
+"""
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from purepi.agents.evaluation import make_env
+from purepi.agents.experiment import AXIS_NAME, Algorithm, TrainState, run_experiment
+from purepi.agents.rollout import rollout
+from purepi.agents.search_policy import make_search_policy
+from purepi.networks import make_network
+
+
+class DistillationBatch(NamedTuple):
+  """One device's collected steps, `[T, B, ...]`."""
+  observation: Any
+  action_weights: jax.Array  # [T, B, E * I] search policy, the policy target
+  returns: jax.Array  # [T, B] Monte-Carlo return from each step, the value target
+  valid: jax.Array  # [T, B] False on padding steps after an episode ended
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                     optax.adam(config.learning_rate))
+
+
+def monte_carlo_returns(rewards, discounts, valid, discount: float = 1.0) -> jax.Array:
+  """Return from every step: `G_t = r_t + discount * d_t * G_{t+1}`, 0 on padding steps.
+
+  Args:
+    rewards, discounts, valid: `[T, B]`; `discounts` is the env's (0 at the
+      step that ends the episode), `valid` marks real steps.
+    discount: the task's discount factor.
+
+  Returns:
+    `[T, B]` float32 returns.
+  """
+  def backward_step(next_return, step):
+    reward, env_discount, is_valid = step
+    step_return = jnp.where(is_valid, reward + discount * env_discount * next_return, 0.0)
+    return step_return, step_return
+
+  _, returns = jax.lax.scan(
+      backward_step, jnp.zeros(rewards.shape[1:], jnp.float32),
+      (rewards.astype(jnp.float32), discounts.astype(jnp.float32), valid), reverse=True)
+  return returns
+
+
+def distillation_loss(params, network, minibatch: DistillationBatch, value_loss_weight: float,
+                      num_valid_per_device):
+  """Masked loss of one device's minibatch `[M, ...]` and its (policy, value) parts.
+
+  The sum over this device's valid steps is divided by the mean number of valid
+  steps per device, so that the `pmean` of the devices' gradients is the
+  gradient of the mean loss over all valid steps of the global minibatch.
+  """
+  logits, value = network.apply(params, minibatch.observation)
+  policy_losses = optax.softmax_cross_entropy(logits, minibatch.action_weights)
+  value_losses = jnp.square(value - minibatch.returns)
+  masked_mean = lambda losses: jnp.sum(jnp.where(minibatch.valid, losses, 0.0)) / num_valid_per_device
+  policy_loss = masked_mean(policy_losses)
+  value_loss = masked_mean(value_losses)
+  return policy_loss + value_loss_weight * value_loss, (policy_loss, value_loss)
+
+
+def make_train_step(network, optimizer, value_loss_weight: float):
+  """One gradient step on a minibatch split over the devices (call under pmap).
+
+  A minibatch with no valid step on any device leaves the state unchanged
+  (Adam would otherwise still move the parameters with its momentum).
+  """
+
+  def train_step(train_state: TrainState, minibatch: DistillationBatch):
+    num_valid = jax.lax.psum(jnp.sum(minibatch.valid), AXIS_NAME)
+    num_valid_per_device = jnp.maximum(num_valid / jax.lax.psum(1, AXIS_NAME), 1e-6)
+    grad_fn = jax.grad(distillation_loss, has_aux=True)
+    grads, (policy_loss, value_loss) = grad_fn(
+        train_state.params, network, minibatch, value_loss_weight, num_valid_per_device)
+    grads = jax.lax.pmean(grads, AXIS_NAME)
+    policy_loss = jax.lax.pmean(policy_loss, AXIS_NAME)
+    value_loss = jax.lax.pmean(value_loss, AXIS_NAME)
+    updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
+    params = optax.apply_updates(train_state.params, updates)
+    has_data = num_valid > 0
+    keep_old_if_empty = lambda new, old: jnp.where(has_data, new, old)
+    new_state = jax.tree.map(keep_old_if_empty, TrainState(params, opt_state), train_state)
+    metrics = {"policy_loss": policy_loss, "value_loss": value_loss,
+               "loss": policy_loss + value_loss_weight * value_loss,
+               "has_data": has_data.astype(jnp.float32)}
+    return new_state, metrics
+
+  return train_step
+
+
+def make_algorithm(config, env, network) -> Algorithm:
+  """Search distillation's init, collect and update for `run_experiment`."""
+  num_devices = jax.local_device_count()
+  episodes_per_device = config.rollout_batch_size // num_devices
+  minibatch_per_device = config.training_batch_size // num_devices
+  num_steps = env.generator.max_num_items  # Each valid step places one item.
+  steps_per_device = num_steps * episodes_per_device
+  if minibatch_per_device > steps_per_device:
+    raise ValueError(
+        f"--training_batch_size={config.training_batch_size} exceeds the "
+        f"{steps_per_device * num_devices} steps collected per iteration "
+        f"(rollout_batch_size x max_num_items)")
+  num_minibatches = steps_per_device // minibatch_per_device
+  optimizer = make_optimizer(config)
+  train_step = make_train_step(network, optimizer, config.value_loss_weight)
+
+  def init(key):
+    _, timestep = env.reset(jax.random.PRNGKey(0))
+    example_observation = jax.tree.map(lambda leaf: leaf[None], timestep.observation)
+    params = network.init(key, example_observation)
+    return TrainState(params, optimizer.init(params))
+
+  def collect(train_state: TrainState, key):
+    reset_key, search_key = jax.random.split(key)
+    state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, episodes_per_device))
+    policy_fn = make_search_policy(
+        env, network, train_state.params, num_simulations=config.num_simulations,
+        max_num_considered_actions=config.max_num_considered_actions,
+        gumbel_scale=config.gumbel_scale, discount=config.discount)
+    _, _, transitions = rollout(env, policy_fn, search_key, state, timestep, num_steps)
+    valid = transitions.valid
+    returns = monte_carlo_returns(transitions.reward, transitions.discount, valid, config.discount)
+    batch = DistillationBatch(transitions.observation, transitions.policy_extras["action_weights"],
+                              returns, valid)
+    env_steps = jax.lax.psum(jnp.sum(valid), AXIS_NAME)
+    episode_returns = jnp.sum(jnp.where(valid, transitions.reward, 0.0), axis=0)
+    metrics = {"env_steps": env_steps, "search_decisions": env_steps,
+               "rollout_return": jax.lax.pmean(jnp.mean(episode_returns), AXIS_NAME)}
+    return batch, metrics
+
+  def update(train_state: TrainState, batch: DistillationBatch, key):
+    """`num_epochs` passes of shuffled minibatches, valid steps first."""
+    flat_batch = jax.tree.map(lambda leaf: leaf.reshape((steps_per_device,) + leaf.shape[2:]), batch)
+
+    def run_epoch(train_state, epoch_key):
+      # A random order with the valid steps first, so that padding steps gather
+      # in the last minibatches, which are skipped once entirely padding.
+      permutation = jax.random.permutation(epoch_key, steps_per_device)
+      valid_first = permutation[jnp.argsort(~flat_batch.valid[permutation], stable=True)]
+      minibatch_indexes = valid_first[:num_minibatches * minibatch_per_device].reshape(
+          num_minibatches, minibatch_per_device)
+      minibatches = jax.tree.map(lambda leaf: leaf[minibatch_indexes], flat_batch)
+      return jax.lax.scan(train_step, train_state, minibatches)
+
+    train_state, step_metrics = jax.lax.scan(
+        run_epoch, train_state, jax.random.split(key, config.num_epochs))
+    # Average over the gradient steps taken (minibatches of padding only are skipped).
+    has_data = step_metrics.pop("has_data")
+    num_updates = jnp.maximum(jnp.sum(has_data), 1.0)
+    metrics = {name: jnp.sum(values * has_data) / num_updates for name, values in step_metrics.items()}
+    return train_state, metrics
+
+  return Algorithm(init=init, collect=collect, update=update)
+
+
+def main(config):
+  """`--mode=distill`: train, evaluate, checkpoint and report in `config.workdir`."""
+  env = make_env(config)
+  network = make_network(config)
+  run_experiment(config, make_algorithm(config, env, network), env, network)

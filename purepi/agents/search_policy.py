@@ -1,0 +1,100 @@
+"""Policies built from the network: with Gumbel MuZero search, and greedy.
+
+The environment is its own model: the search embedding is the batched env
+`State`, and the recurrent function steps the real environment and asks the
+network for a prior and a value at the new state. Both policies follow the
+`PolicyFn` signature of `purepi.agents.rollout`, so they drive the shared
+rollout loop for collection and evaluation alike.
+"""
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from purepi import search
+from purepi.agents.rollout import unflatten_action
+
+
+class SearchEmbedding(NamedTuple):
+  """What a search node stores: `[B, ...]` env states, and whether each episode had already ended.
+
+  The env keeps no "done" flag of its own, so `terminal` records it: stepping
+  past the end of an episode must neither earn reward nor carry value back.
+  """
+  state: Any
+  terminal: jax.Array
+
+
+def flat_invalid_actions(observation) -> jax.Array:
+  """`[..., E, I]` action mask -> `[..., E * I]` True where the action is invalid."""
+  action_mask = observation.action_mask
+  return ~action_mask.reshape(action_mask.shape[:-2] + (-1,))
+
+
+def make_recurrent_fn(env, network, discount: float = 1.0):
+  """The search's model: one batched env step, then the network at the new state.
+
+  Returns `recurrent_fn(params, rng_key, action [B], embedding) ->
+  (RecurrentFnOutput, embedding)`. The reward is the env's (0 once the episode
+  has ended); the discount is `discount` times the env's, so 0 at and after
+  termination; the value is the network's, 0 at a terminal state. Prior logits
+  come out of the network already masked.
+  """
+  max_num_items = env.generator.max_num_items
+  batched_step = jax.vmap(env.step)
+
+  def recurrent_fn(params, rng_key, action, embedding):
+    del rng_key  # The environment and the network are deterministic.
+    next_state, timestep = batched_step(embedding.state, unflatten_action(action, max_num_items))
+    prior_logits, value = network.apply(params, timestep.observation)
+    was_terminal = embedding.terminal
+    is_terminal = was_terminal | timestep.last()
+    output = search.RecurrentFnOutput(
+        reward=jnp.where(was_terminal, 0.0, timestep.reward),
+        discount=jnp.where(is_terminal, 0.0, discount * timestep.discount),
+        prior_logits=prior_logits,
+        value=jnp.where(is_terminal, 0.0, value))
+    return output, SearchEmbedding(next_state, is_terminal)
+
+  return recurrent_fn
+
+
+def make_search_policy(env, network, params, num_simulations: int,
+                       max_num_considered_actions: int, gumbel_scale: float = 1.0,
+                       discount: float = 1.0):
+  """A batched `PolicyFn` that picks each action by Gumbel MuZero search.
+
+  Returns `policy_fn(key, state, timestep) -> (action [B, 2], {"action_weights": [B, E * I]})`;
+  `action_weights` is the search's improved policy, the distillation target.
+  """
+  max_num_items = env.generator.max_num_items
+  recurrent_fn = make_recurrent_fn(env, network, discount)
+
+  def policy_fn(key, state, timestep):
+    prior_logits, value = network.apply(params, timestep.observation)
+    terminal = timestep.last()
+    root = search.RootFnOutput(
+        prior_logits=prior_logits,
+        value=jnp.where(terminal, 0.0, value),
+        embedding=SearchEmbedding(state, terminal))
+    output = search.gumbel_muzero_policy(
+        params=params, rng_key=key, root=root, recurrent_fn=recurrent_fn,
+        num_simulations=num_simulations,
+        invalid_actions=flat_invalid_actions(timestep.observation),
+        max_num_considered_actions=max_num_considered_actions,
+        gumbel_scale=gumbel_scale)
+    return unflatten_action(output.action, max_num_items), {"action_weights": output.action_weights}
+
+  return policy_fn
+
+
+def make_greedy_policy(env, network, params):
+  """A batched `PolicyFn` taking the network's most likely valid action; no extras."""
+  max_num_items = env.generator.max_num_items
+
+  def policy_fn(key, state, timestep):
+    del key, state
+    logits, _ = network.apply(params, timestep.observation)
+    return unflatten_action(jnp.argmax(logits, axis=-1), max_num_items), {}
+
+  return policy_fn

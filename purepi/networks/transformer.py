@@ -1,0 +1,133 @@
+"""The policy-value network: a transformer over EMS tokens and item tokens.
+
+Each observation is two sets of tokens: the `E` empty maximal spaces (6
+coordinates each) and the `I` items (3 lengths each). Every layer lets each set
+attend to itself, then to the other set through the action mask, so an EMS
+only hears about the items that fit in it and an item only about the EMSs it
+fits in. The policy scores every (EMS, item) pair with a bilinear form, which
+gives the `E * I` flat action space of the search; the value pools both sets
+and predicts the return still to come, a fraction of the container in [0, 1].
+"""
+from typing import Sequence, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from purepi.masking import mask_invalid_actions
+
+
+class MLP(nn.Module):
+  """Dense layers with ReLU between them (none after the last)."""
+  layer_sizes: Sequence[int]
+
+  @nn.compact
+  def __call__(self, x):
+    for index, size in enumerate(self.layer_sizes):
+      x = nn.Dense(size)(x)
+      if index < len(self.layer_sizes) - 1:
+        x = nn.relu(x)
+    return x
+
+
+class AttentionBlock(nn.Module):
+  """Pre-LayerNorm transformer block: masked attention, then an MLP, each residual.
+
+  A query whose mask row is all False (an EMS no item fits in, a padding token)
+  receives no attention update instead of a uniform average over masked keys.
+  """
+  num_heads: int
+  key_size: int
+  mlp_units: Sequence[int]
+
+  @nn.compact
+  def __call__(self, queries, keys_values, mask):
+    """Updates `queries` `[..., Q, D]` from `keys_values` `[..., K, D]`; `mask` is `[..., Q, K]` bools."""
+    model_size = self.num_heads * self.key_size
+    normed_queries = nn.LayerNorm(name="query_norm")(queries)
+    if keys_values is queries:
+      normed_keys_values = normed_queries
+    else:
+      normed_keys_values = nn.LayerNorm(name="key_value_norm")(keys_values)
+    attended = nn.MultiHeadDotProductAttention(
+        num_heads=self.num_heads, qkv_features=model_size, out_features=model_size)(
+            normed_queries, normed_keys_values, mask=mask[..., None, :, :])
+    has_any_key = jnp.any(mask, axis=-1, keepdims=True)
+    hidden = queries + jnp.where(has_any_key, attended, 0.0)
+    return hidden + MLP((*self.mlp_units, model_size))(nn.LayerNorm(name="mlp_norm")(hidden))
+
+
+def _pair_mask(mask):
+  """`[..., N]` token mask -> `[..., N, N]`: both tokens of a pair must be present."""
+  return mask[..., :, None] & mask[..., None, :]
+
+
+class PolicyValueNetwork(nn.Module):
+  """Maps a batch of BinPack observations to masked policy logits and a value.
+
+  Attributes:
+    num_layers: layers, each EMS self-attention, item self-attention and the
+      two cross-attentions.
+    num_heads, key_size: attention heads and their size; the model size is
+      `num_heads * key_size`.
+    mlp_units: hidden sizes of every block's MLP and of the value head.
+  """
+  num_layers: int
+  num_heads: int
+  key_size: int
+  mlp_units: Sequence[int]
+
+  @nn.compact
+  def __call__(self, observation) -> Tuple[jax.Array, jax.Array]:
+    """Returns `(logits [..., E * I], value [...])` for observations with leading dims `[...]`.
+
+    Invalid actions (`~action_mask`) sit at the finite minimum of the logits'
+    dtype; the value is in [0, 1].
+    """
+    model_size = self.num_heads * self.key_size
+    ems = observation.ems
+    ems_features = jnp.stack([ems.x1, ems.x2, ems.y1, ems.y2, ems.z1, ems.z2], axis=-1)
+    items = observation.items
+    item_features = jnp.stack([items.x_len, items.y_len, items.z_len], axis=-1)
+    ems_h = nn.Dense(model_size, name="ems_embedding")(ems_features.astype(jnp.float32))
+    items_h = nn.Dense(model_size, name="item_embedding")(item_features.astype(jnp.float32))
+
+    items_available = observation.items_mask & ~observation.items_placed
+    ems_self_mask = _pair_mask(observation.ems_mask)
+    items_self_mask = _pair_mask(items_available)
+    ems_to_items_mask = observation.action_mask
+    items_to_ems_mask = jnp.swapaxes(observation.action_mask, -1, -2)
+
+    block = lambda name: AttentionBlock(self.num_heads, self.key_size, self.mlp_units, name=name)
+    for layer in range(self.num_layers):
+      ems_h = block(f"ems_self_attention_{layer}")(ems_h, ems_h, ems_self_mask)
+      items_h = block(f"items_self_attention_{layer}")(items_h, items_h, items_self_mask)
+      # Both cross-attentions read the embeddings from before either update.
+      ems_h, items_h = (
+          block(f"ems_from_items_{layer}")(ems_h, items_h, ems_to_items_mask),
+          block(f"items_from_ems_{layer}")(items_h, ems_h, items_to_ems_mask))
+    ems_h = nn.LayerNorm(name="ems_final_norm")(ems_h)
+    items_h = nn.LayerNorm(name="items_final_norm")(items_h)
+
+    # Policy: logits[e, i] = <W_e h_e, W_i h_i>.
+    ems_keys = nn.Dense(model_size, name="policy_ems_head")(ems_h)
+    item_keys = nn.Dense(model_size, name="policy_item_head")(items_h)
+    logits = jnp.einsum("...ek,...ik->...ei", ems_keys, item_keys)
+    flat_shape = logits.shape[:-2] + (-1,)
+    logits = mask_invalid_actions(
+        logits.reshape(flat_shape), ~observation.action_mask.reshape(flat_shape))
+
+    # Value: sum-pool the present EMSs and the available items, then an MLP.
+    ems_pool = jnp.sum(jnp.where(observation.ems_mask[..., None], ems_h, 0.0), axis=-2)
+    items_pool = jnp.sum(jnp.where(items_available[..., None], items_h, 0.0), axis=-2)
+    value_logit = MLP((*self.mlp_units, 1), name="value_head")(
+        jnp.concatenate([ems_pool, items_pool], axis=-1))
+    value = nn.sigmoid(value_logit[..., 0])
+    return logits, value
+
+
+def make_network(config) -> PolicyValueNetwork:
+  """The network a `purepi.config.Config` describes."""
+  return PolicyValueNetwork(
+      num_layers=config.num_layers, num_heads=config.num_heads, key_size=config.key_size,
+      mlp_units=tuple(config.mlp_units))

@@ -1,0 +1,200 @@
+"""Search distillation: targets, loss, the pmap update, and whole iterations with resume."""
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from purepi.agents import distill, experiment
+from purepi.agents.evaluation import make_env
+from purepi.config import Config
+from purepi.networks import make_network
+
+TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_heads=2,
+              key_size=4, mlp_units=(8,), rollout_batch_size=4, training_batch_size=8,
+              num_simulations=2, max_num_considered_actions=2, eval_num_episodes=4,
+              eval_num_simulations=2, eval_interval=2, save_interval=1, num_renders=1,
+              progress=False)
+# Keys that measure time rather than what the run computed.
+TIMING_KEYS = {"wall_clock_s", "decisions_per_s", "collect_s", "update_s", "eval_s"}
+
+
+def test_monte_carlo_returns_by_hand():
+  # Episode 0 ends at step 2 (step 3 is padding); episode 1 runs all 4 steps.
+  rewards = jnp.array([[0.1, 0.5], [0.2, 0.25], [0.3, 0.0], [9.0, 0.125]])
+  discounts = jnp.array([[1, 1], [1, 1], [0, 1], [0, 0]], jnp.float32)
+  valid = jnp.array([[1, 1], [1, 1], [1, 1], [0, 1]], bool)
+  returns = distill.monte_carlo_returns(rewards, discounts, valid, discount=0.9)
+  expected = np.array([[0.1 + 0.9 * (0.2 + 0.9 * 0.3), 0.5 + 0.9 * (0.25 + 0.9 * 0.9 * 0.125)],
+                       [0.2 + 0.9 * 0.3, 0.25 + 0.9 * 0.9 * 0.125],
+                       [0.3, 0.9 * 0.125],
+                       [0.0, 0.125]])
+  np.testing.assert_allclose(returns, expected, rtol=1e-6)
+
+
+class _FixedOutputs:
+  """Stands in for the network: `params` are the outputs."""
+
+  @staticmethod
+  def apply(params, observation):
+    del observation
+    return params["logits"], params["value"]
+
+
+def test_loss_by_hand():
+  minimum = np.finfo(np.float32).min
+  params = {"logits": jnp.array([[0.0, np.log(3.0), minimum], [0.0, 0.0, 0.0]]),
+            "value": jnp.array([0.6, 0.1])}
+  minibatch = distill.DistillationBatch(
+      observation=jnp.zeros(2),
+      action_weights=jnp.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]),
+      returns=jnp.array([0.8, 0.9]),
+      valid=jnp.array([True, False]))
+  loss, (policy_loss, value_loss) = distill.distillation_loss(
+      params, _FixedOutputs, minibatch, value_loss_weight=0.5, num_valid_per_device=1.0)
+  # Only step 0 counts: p = (1/4, 3/4, 0), so CE = log 4 - log(3) / 2.
+  np.testing.assert_allclose(policy_loss, np.log(4.0) - 0.5 * np.log(3.0), rtol=1e-6)
+  np.testing.assert_allclose(value_loss, 0.2 ** 2, rtol=1e-5)
+  np.testing.assert_allclose(loss, policy_loss + 0.5 * value_loss, rtol=1e-6)
+  grads = jax.grad(lambda p: distill.distillation_loss(p, _FixedOutputs, minibatch, 0.5, 1.0)[0])(params)
+  assert np.all(np.isfinite(grads["logits"])) and np.all(grads["logits"][1] == 0)
+
+
+@pytest.fixture(scope="module")
+def minibatch_setup():
+  env = make_env(TINY)
+  network = make_network(TINY)
+  size = 8
+  _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), size))
+  observation = timestep.observation
+  invalid = ~observation.action_mask.reshape(size, -1)
+  logits = jax.random.normal(jax.random.PRNGKey(1), invalid.shape)
+  weights = jax.nn.softmax(jnp.where(invalid, -jnp.inf, logits))
+  minibatch = distill.DistillationBatch(
+      observation=observation, action_weights=weights,
+      returns=jax.random.uniform(jax.random.PRNGKey(2), (size,)),
+      # Uneven valid counts over the two halves: 3 and 1.
+      valid=jnp.array([1, 1, 0, 1, 0, 0, 1, 0], bool))
+  algorithm = distill.make_algorithm(TINY, env, network)
+  state = algorithm.init(jax.random.PRNGKey(3))
+  return network, minibatch, state
+
+
+def test_pmap_update_over_two_devices_equals_one_device(minibatch_setup):
+  network, minibatch, state = minibatch_setup
+  devices = jax.local_devices()
+  assert len(devices) == 2, "conftest.py forces two host devices"
+  # Plain SGD: the parameters move linearly in the averaged gradient. (Adam's
+  # first step is about sign(gradient), which turns float noise in near-zero
+  # gradients into full-size differences.)
+  optimizer = optax.sgd(1.0)
+  state = experiment.TrainState(state.params, optimizer.init(state.params))
+  train_step = distill.make_train_step(network, optimizer, value_loss_weight=0.5)
+
+  def run_on(device_subset):
+    count = len(device_subset)
+    step = jax.pmap(train_step, axis_name=experiment.AXIS_NAME, devices=device_subset)
+    split = jax.tree.map(lambda leaf: leaf.reshape((count, -1) + leaf.shape[1:]), minibatch)
+    new_state, metrics = step(experiment.replicate(state, device_subset), split)
+    return experiment.unreplicate(new_state), experiment.unreplicate(metrics)
+
+  state_one, metrics_one = run_on(devices[:1])
+  state_two, metrics_two = run_on(devices)
+  for name in ("loss", "policy_loss", "value_loss"):
+    np.testing.assert_allclose(metrics_two[name], metrics_one[name], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               state_two.params, state_one.params)
+  changed = jax.tree.map(lambda a, b: bool(np.any(a != b)), state_one.params, state.params)
+  assert any(jax.tree.leaves(changed))
+
+
+def test_update_without_valid_steps_changes_nothing(minibatch_setup):
+  network, minibatch, state = minibatch_setup
+  train_step = distill.make_train_step(network, distill.make_optimizer(TINY), value_loss_weight=1.0)
+  devices = jax.local_devices()[:1]
+  padding_only = minibatch._replace(valid=jnp.zeros_like(minibatch.valid))
+  new_state, _ = jax.pmap(train_step, axis_name=experiment.AXIS_NAME, devices=devices)(
+      experiment.replicate(state, devices), jax.tree.map(lambda leaf: leaf[None], padding_only))
+  jax.tree.map(np.testing.assert_array_equal, experiment.unreplicate(new_state), state)
+
+
+def _run(workdir, **overrides):
+  config = dataclasses.replace(TINY, workdir=str(workdir), **overrides)
+  distill.main(config)
+  return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _computed(record):
+  return {name: value for name, value in record.items() if name not in TIMING_KEYS}
+
+
+@pytest.fixture(scope="module")
+def compilation_cache(tmp_path_factory):
+  """A persistent compilation cache, so the three runs below compile their programs once."""
+  options = {"jax_compilation_cache_dir": str(tmp_path_factory.mktemp("jax_cache")),
+             "jax_persistent_cache_min_compile_time_secs": 0.0,
+             "jax_persistent_cache_min_entry_size_bytes": 0}
+  previous = {name: getattr(jax.config, name) for name in options}
+  for name, value in options.items():
+    jax.config.update(name, value)
+  yield
+  for name, value in previous.items():
+    jax.config.update(name, value)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, compilation_cache):
+  """Run A: 2 iterations at once. Run B: 1 iteration, then resumed to 2."""
+  root = tmp_path_factory.mktemp("distill")
+  straight = _run(root / "a", num_iterations=2)
+  _run(root / "b", num_iterations=1)
+  resumed = _run(root / "b", num_iterations=2)
+  return root, straight, resumed
+
+
+def test_one_tiny_run_writes_the_workdir(runs):
+  root, straight, _ = runs
+  workdir = root / "a"
+  assert [record["iteration"] for record in straight] == [1, 2]
+  for record in straight:
+    for name in ("iteration", "wall_clock_s", "env_steps", "decisions_per_s", "rollout_return",
+                 "loss", "policy_loss", "value_loss", "search_decisions"):
+      assert np.isfinite(record[name]), name
+  assert straight[1]["env_steps"] > straight[0]["env_steps"] > 0
+  assert straight[1]["wall_clock_s"] > straight[0]["wall_clock_s"]
+  for name in ("eval_greedy_utilization", "eval_greedy_ci95", "eval_search_utilization",
+               "eval_search_ci95"):
+    assert name in straight[1] and name not in straight[0]
+  assert 0 < straight[1]["eval_search_utilization"] <= 1
+  config = json.loads((workdir / "config.json").read_text())
+  assert config["mode"] == "distill" and config["num_iterations"] == 2
+  baselines = json.loads((workdir / "baselines.json").read_text())
+  assert set(baselines) == {"random", "largest_item_deepest_bottom_left", "tightest_fit"}
+  assert (workdir / "learning_curve.png").stat().st_size > 0
+  assert len(list((workdir / "renders").glob("*.png"))) == 1
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["1", "2"]
+
+
+def test_resumed_run_continues_the_same_run(runs):
+  _, straight, resumed = runs
+  assert [record["iteration"] for record in resumed] == [1, 2]
+  # Same seed, same metrics; and iteration 2 after a resume equals iteration 2 straight through.
+  assert _computed(resumed[1]) == _computed(straight[1])
+  shared = set(straight[0]) & set(resumed[0]) - TIMING_KEYS
+  assert {name: straight[0][name] for name in shared} == {name: resumed[0][name] for name in shared}
+  assert resumed[1]["wall_clock_s"] > resumed[0]["wall_clock_s"]
+
+
+def test_checkpoint_holds_the_final_params(runs, minibatch_setup):
+  root, _, _ = runs
+  params, run_config = experiment.load_params(str(root / "a"))
+  assert run_config.num_iterations == 2
+  _, _, initial_state = minibatch_setup
+  assert jax.tree.structure(params) == jax.tree.structure(initial_state.params)
+  checkpointer = experiment.Checkpointer(root / "a" / "checkpoints")
+  first = checkpointer.restore(iteration=1)
+  assert int(first["iteration"]) == 1
+  assert int(checkpointer.restore()["env_steps"]) > int(first["env_steps"])

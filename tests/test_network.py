@@ -1,0 +1,98 @@
+"""The policy-value network: shapes, masking, value range, and no NaN anywhere."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purepi.agents.evaluation import make_env
+from purepi.agents.rollout import rollout
+from purepi.config import Config
+from purepi.networks import make_network
+
+TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_heads=2,
+              key_size=4, mlp_units=(8,))
+BATCH = 8
+
+
+def _random_valid_policy(key, state, timestep):
+  """Uniform over valid actions (first action when none is valid)."""
+  mask = timestep.observation.action_mask.reshape(BATCH, -1)
+  flat = jax.random.categorical(key, jnp.where(mask, 0.0, -1e9))
+  return jnp.stack([flat // TINY.max_num_items, flat % TINY.max_num_items], -1).astype(jnp.int32), {}
+
+
+@pytest.fixture(scope="module")
+def setup():
+  env = make_env(TINY)
+  network = make_network(TINY)
+  state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), BATCH))
+  # Observations along whole episodes: fresh, mid-episode and terminal ones.
+  _, _, transitions = rollout(env, _random_valid_policy, jax.random.PRNGKey(1), state, timestep,
+                              TINY.max_num_items)
+  observations = jax.tree.map(lambda leaf: leaf.reshape((-1,) + leaf.shape[2:]),
+                              transitions.observation)
+  params = network.init(jax.random.PRNGKey(2), observations)
+  apply = jax.jit(network.apply)
+  return network, params, apply, observations
+
+
+def test_output_shapes(setup):
+  _, params, apply, observations = setup
+  logits, value = apply(params, observations)
+  num_observations = BATCH * TINY.max_num_items
+  assert logits.shape == (num_observations, TINY.obs_num_ems * TINY.max_num_items)
+  assert value.shape == (num_observations,)
+
+
+def test_invalid_actions_sit_at_the_finite_minimum(setup):
+  _, params, apply, observations = setup
+  logits, _ = apply(params, observations)
+  valid = np.asarray(observations.action_mask).reshape(logits.shape)
+  logits = np.asarray(logits)
+  assert np.all(np.isfinite(logits))
+  assert np.all(logits[~valid] == np.finfo(np.float32).min)
+  assert np.all(logits[valid] > np.finfo(np.float32).min / 2)
+  assert valid.any() and (~valid).any()
+
+
+def test_value_is_a_utilization(setup):
+  _, params, apply, observations = setup
+  _, value = apply(params, observations)
+  assert np.all((np.asarray(value) >= 0) & (np.asarray(value) <= 1))
+
+
+def test_no_nan_when_every_token_and_action_is_masked(setup):
+  _, params, apply, observations = setup
+  empty = observations._replace(
+      ems_mask=jnp.zeros_like(observations.ems_mask),
+      items_mask=jnp.zeros_like(observations.items_mask),
+      action_mask=jnp.zeros_like(observations.action_mask))
+  logits, value = apply(params, empty)
+  assert np.all(np.asarray(logits) == np.finfo(np.float32).min)
+  assert np.all(np.isfinite(np.asarray(value)))
+
+
+def test_outputs_ignore_masked_tokens(setup):
+  """Absent EMSs and unavailable items are padding: their features must not matter."""
+  _, params, apply, observations = setup
+  absent_ems = ~observations.ems_mask
+  unavailable = ~(observations.items_mask & ~observations.items_placed)
+  scramble = lambda leaf, masked: jnp.where(masked, leaf + 7.5, leaf)
+  scrambled = observations._replace(
+      ems=jax.tree.map(lambda leaf: scramble(leaf, absent_ems), observations.ems),
+      items=jax.tree.map(lambda leaf: scramble(leaf, unavailable), observations.items))
+  logits, value = apply(params, observations)
+  scrambled_logits, scrambled_value = apply(params, scrambled)
+  # Masking shifts the logits by their maximum, so compare the policies.
+  np.testing.assert_allclose(jax.nn.softmax(scrambled_logits), jax.nn.softmax(logits), atol=1e-6)
+  np.testing.assert_allclose(scrambled_value, value, rtol=1e-5, atol=1e-6)
+  assert absent_ems.any() and unavailable.any()
+
+
+def test_one_observation_without_batch_dimension(setup):
+  _, params, apply, observations = setup
+  single = jax.tree.map(lambda leaf: leaf[3], observations)
+  logits, value = apply(params, single)
+  batched_logits, batched_value = apply(params, observations)
+  np.testing.assert_allclose(logits, batched_logits[3], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(value, batched_value[3], rtol=1e-5)
