@@ -290,11 +290,11 @@ def format_final_table(record, baselines, num_simulations: int) -> str:
 def replicate(tree, devices):
   """One copy of `tree` per device, laid out exactly as pmap's own outputs.
 
-  Passing pmap arrays laid out differently from its outputs would make the
-  first and second iteration compile separately.
+  pmap lays its outputs out on a device mesh named after its axis; inputs laid
+  out any other way would make the first and second iteration compile apart.
   """
   stacked = jax.tree.map(lambda leaf: np.stack([np.asarray(leaf)] * len(devices)), tree)
-  return jax.pmap(lambda tree: tree, devices=devices)(stacked)
+  return jax.pmap(lambda tree: tree, axis_name=AXIS_NAME, devices=devices)(stacked)
 
 
 def unreplicate(tree):
