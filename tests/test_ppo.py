@@ -225,7 +225,7 @@ def test_collect_samples_valid_actions_and_records_their_log_probs(tiny_setup):
   flat_mask = np.asarray(batch.observation.action_mask).reshape(valid.shape + (-1,))
   chosen_is_valid = np.take_along_axis(flat_mask, np.asarray(batch.action)[..., None], -1)[..., 0]
   assert np.all(chosen_is_valid[valid])
-  logits, values = network.apply(state.params, batch.observation)
+  logits, values = jax.jit(network.apply)(state.params, batch.observation)
   log_probs = ppo.masked_log_probs(logits, ~batch.observation.action_mask.reshape(logits.shape))
   np.testing.assert_allclose(ppo.log_prob_of(log_probs, batch.action)[valid],
                              np.asarray(batch.log_prob)[valid], rtol=1e-5, atol=1e-6)
