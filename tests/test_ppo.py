@@ -1,6 +1,8 @@
 """PPO: the masked categorical, GAE, the clipped losses, the pmap update, and whole iterations."""
 import dataclasses
 import json
+import subprocess
+import sys
 from typing import NamedTuple
 
 import jax
@@ -336,3 +338,25 @@ def test_same_seed_same_metrics_and_resume_continues_the_run(runs):
   assert {name: straight[0][name] for name in shared} == {name: resumed[0][name] for name in shared}
   assert _computed(resumed[1]) == _computed(straight[1])
   assert resumed[1]["wall_clock_s"] > resumed[0]["wall_clock_s"]
+
+
+# --- The flag file ----------------------------------------------------------
+
+
+def _config_from_flagfiles(*arguments):
+  """The validated Config that `run.py` would build from these arguments (nothing is run)."""
+  program = ("import dataclasses, json, sys; import run; from absl import flags; "
+             "from purepi import config as config_lib; run._define_flags(); flags.FLAGS(sys.argv); "
+             "config = run.config_from_flags(); config_lib.validate(config); "
+             "print(json.dumps(dataclasses.asdict(config)))")
+  result = subprocess.run([sys.executable, "-c", program, "run.py", *arguments],
+                          capture_output=True, text=True, check=True)
+  return json.loads(result.stdout)
+
+
+def test_ppo_flags_hold_the_ppo_settings():
+  config = _config_from_flagfiles("--flagfile=ppo.flags")
+  assert config["mode"] == "ppo" and config["workdir"] == "workdirs/ppo"
+  expected = {"learning_rate": 3e-4, "num_epochs": 4, "gae_lambda": 0.95, "clip_eps": 0.2,
+              "value_clip_eps": 0.2, "entropy_coef": 0.01, "value_coef": 0.5, "max_grad_norm": 1.0}
+  assert {name: config[name] for name in expected} == expected
