@@ -61,7 +61,7 @@ class Config:
   eval_num_episodes: int = _field(1024, "Held-out instances for evaluation.")
   eval_seed: int = _field(12345, "Seed of the held-out instances (fixed across runs).")
   eval_num_simulations: int = _field(16, "Simulations of the search evaluation.")
-  eval_gumbel_scale: float = _field(1.0, "Scale of the root Gumbel noise of the search evaluation.")
+  eval_gumbel_scale: float = _field(0.0, "Root Gumbel noise of the search evaluation (0: the search's own choice, no noise).")
   num_renders: int = _field(4, "Greedy-packed held-out instances rendered at the end.")
   num_episodes: int = _field(1024, "baselines: number of instances.")
   checkpoint: str = _field("", "inspect/render/eval: workdir or checkpoint to load (empty: untrained).")

@@ -360,3 +360,21 @@ def test_ppo_flags_hold_the_ppo_settings():
   expected = {"learning_rate": 3e-4, "num_epochs": 4, "gae_lambda": 0.95, "clip_eps": 0.2,
               "value_clip_eps": 0.2, "entropy_coef": 0.01, "value_coef": 0.5, "max_grad_norm": 1.0}
   assert {name: config[name] for name in expected} == expected
+
+
+def test_ppo_flags_match_distill_flags_except_the_method():
+  """The fair comparison: PPO differs from the distillation default only in its own settings."""
+  ppo_config = _config_from_flagfiles("--flagfile=ppo.flags")
+  distill_config = _config_from_flagfiles("--flagfile=distill.flags")
+  own = {"mode", "workdir", "num_iterations", "num_epochs", "learning_rate", "eval_interval",
+         "save_interval", "num_simulations"}
+  differing = {name for name in ppo_config if ppo_config[name] != distill_config[name]}
+  assert differing <= own, differing - own
+
+
+def test_paper_flags_overlay_onto_ppo_flags():
+  config = _config_from_flagfiles("--flagfile=ppo.flags", "--flagfile=paper.flags",
+                                  "--workdir=workdirs/ppo_paper", "--learning_rate=3e-4")
+  assert config["mode"] == "ppo" and config["num_epochs"] == 4 and config["learning_rate"] == 3e-4
+  assert (config["num_layers"], config["key_size"], config["rollout_batch_size"],
+          config["training_batch_size"]) == (4, 32, 1024, 4096)

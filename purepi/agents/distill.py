@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import optax
 
 from purepi.agents.evaluation import make_env
-from purepi.agents.experiment import AXIS_NAME, Algorithm, TrainState, run_experiment
+from purepi.agents.experiment import (AXIS_NAME, Algorithm, TrainState, quiet_logging,
+                                      run_experiment)
 from purepi.agents.rollout import rollout
 from purepi.agents.search_policy import make_search_policy
 from purepi.networks import make_network
@@ -38,6 +39,12 @@ class DistillationBatch(NamedTuple):
   action_weights: jax.Array  # [T, B, E * I] search policy, the policy target
   returns: jax.Array  # [T, B] Monte-Carlo return from each step, the value target
   valid: jax.Array  # [T, B] False on padding steps after an episode ended
+
+
+def _entropy(probabilities):
+  """Entropy over the last axis, with 0 log 0 = 0."""
+  safe_log = jnp.log(jnp.where(probabilities > 0, probabilities, 1.0))
+  return -jnp.sum(probabilities * safe_log, axis=-1)
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
@@ -149,8 +156,11 @@ def make_algorithm(config, env, network) -> Algorithm:
                               returns, valid)
     env_steps = jax.lax.psum(jnp.sum(valid), AXIS_NAME)
     episode_returns = jnp.sum(jnp.where(valid, transitions.reward, 0.0), axis=0)
+    # The policy loss cannot go below the targets' entropy; their gap is the KL still to distill.
+    target_entropy = jnp.sum(jnp.where(valid, _entropy(batch.action_weights), 0.0))
     metrics = {"env_steps": env_steps, "search_decisions": env_steps,
-               "rollout_return": jax.lax.pmean(jnp.mean(episode_returns), AXIS_NAME)}
+               "rollout_return": jax.lax.pmean(jnp.mean(episode_returns), AXIS_NAME),
+               "target_entropy": jax.lax.psum(target_entropy, AXIS_NAME) / jnp.maximum(env_steps, 1)}
     return batch, metrics
 
   def update(train_state: TrainState, batch: DistillationBatch, key):
@@ -180,6 +190,7 @@ def make_algorithm(config, env, network) -> Algorithm:
 
 def main(config):
   """`--mode=distill`: train, evaluate, checkpoint and report in `config.workdir`."""
+  quiet_logging()
   env = make_env(config)
   network = make_network(config)
   run_experiment(config, make_algorithm(config, env, network), env, network)

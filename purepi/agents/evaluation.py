@@ -62,9 +62,10 @@ def held_out_keys(config):
 
 
 def _load_for_evaluation(config):
-  """(run config with this run's evaluation settings, env, network, params) from `--checkpoint`.
+  """(run config with this call's evaluation settings, env, network, params) from `--checkpoint`.
 
-  Without `--checkpoint` the workdir's latest checkpoint is used.
+  Without `--checkpoint` the workdir's latest checkpoint is used. The network
+  and environment settings are the trained run's (its config.json).
   """
   from purepi.agents import experiment
   from purepi.networks import make_network
@@ -77,15 +78,15 @@ def _load_for_evaluation(config):
 
 
 def main(config):
-  """`--mode=eval`: greedy and search utilization of a checkpoint on the held-out instances."""
-  from purepi.agents import experiment
+  """`--mode=eval`: greedy and search utilization of a checkpoint beside the heuristics."""
+  from purepi import config as config_lib
+  from purepi.agents import experiment, heuristics
+  experiment.quiet_logging()
   run_config, env, network, params = _load_for_evaluation(config)
   devices = jax.local_devices()
-  from purepi import config as config_lib
   config_lib.validate_for_devices(run_config, len(devices))
   evaluator = experiment.Evaluator(run_config, env, network, devices)
   record = evaluator(experiment.replicate(params, devices))
-  from purepi.agents import heuristics
   baselines = heuristics.baseline_table(env, evaluator.instance_keys, evaluator.policy_key)
   print(f"Held-out instances: {run_config.eval_num_episodes} (eval_seed {run_config.eval_seed}); "
         f"checkpoint {config.checkpoint or config.workdir}.")
@@ -95,10 +96,10 @@ def main(config):
 def render_main(config):
   """`--mode=render`: PNGs of `num_renders` held-out instances packed by the greedy network."""
   from purepi.agents import experiment
+  experiment.quiet_logging()
   run_config, env, network, params = _load_for_evaluation(config)
   instance_keys, _ = held_out_keys(run_config)
-  directory = Path(config.workdir) / "renders"
   paths = experiment.render_greedy_instances(
-      env, network, params, instance_keys[:run_config.num_renders], directory)
+      env, network, params, instance_keys[:run_config.num_renders], Path(config.workdir) / "renders")
   for path in paths:
     print(path)

@@ -105,8 +105,6 @@ class Checkpointer:
 
   def __init__(self, directory, max_to_keep: int = 2):
     import orbax.checkpoint as ocp
-    from absl import logging
-    logging.set_verbosity(logging.WARNING)  # Orbax logs every step of every save at INFO.
     self._ocp = ocp
     self._manager = ocp.CheckpointManager(
         Path(directory).absolute(),
@@ -153,6 +151,28 @@ def load_params(checkpoint: str):
   run_config = load_config(workdir / "config.json")
   payload = Checkpointer(workdir / "checkpoints").restore(iteration=iteration)
   return payload["params"], run_config
+
+
+# Settings a resumed run may change: how long it runs and what it reports.
+RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_renders", "progress",
+                     "checkpoint", "tree_out", "workdirs", "num_episodes", "inspect_num_steps")
+
+
+def check_resumable(stored: config_lib.Config, config: config_lib.Config) -> None:
+  """Raises ValueError if `config` would continue `stored`'s workdir as a different run."""
+  changed = [f"{field.name}: {getattr(stored, field.name)!r} -> {getattr(config, field.name)!r}"
+             for field in dataclasses.fields(config_lib.Config)
+             if field.name not in RESUMABLE_CHANGES
+             and getattr(stored, field.name) != getattr(config, field.name)]
+  if changed:
+    raise ValueError(f"--workdir={config.workdir} holds a run with other settings "
+                     f"({'; '.join(changed)}); choose another --workdir")
+
+
+def quiet_logging() -> None:
+  """Keeps absl INFO lines (JAX backend probing, Orbax save steps) out of the progress output."""
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)
 
 
 def load_config(path: Path) -> config_lib.Config:
@@ -312,6 +332,8 @@ def run_experiment(config, algorithm: Algorithm, env, network):
   config_lib.validate_for_devices(config, len(devices))
   workdir = Path(config.workdir)
   workdir.mkdir(parents=True, exist_ok=True)
+  if (workdir / "config.json").exists():
+    check_resumable(load_config(workdir / "config.json"), config)
   write_json(workdir / "config.json", dataclasses.asdict(config))
   metrics_path = workdir / "metrics.jsonl"
   checkpointer = Checkpointer(workdir / "checkpoints")

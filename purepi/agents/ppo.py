@@ -30,7 +30,8 @@ import optax
 
 from purepi.agents.distill import make_optimizer
 from purepi.agents.evaluation import make_env
-from purepi.agents.experiment import AXIS_NAME, Algorithm, TrainState, run_experiment
+from purepi.agents.experiment import (AXIS_NAME, Algorithm, TrainState, quiet_logging,
+                                      run_experiment)
 from purepi.agents.rollout import rollout, unflatten_action
 from purepi.agents.search_policy import flat_invalid_actions
 from purepi.masking import mask_invalid_actions
@@ -293,6 +294,7 @@ def make_algorithm(config, env, network) -> Algorithm:
 
 def main(config):
   """`--mode=ppo`: train, evaluate, checkpoint and report in `config.workdir`."""
+  quiet_logging()
   env = make_env(config)
   network = make_network(config)
   run_experiment(config, make_algorithm(config, env, network), env, network)
