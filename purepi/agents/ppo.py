@@ -1,4 +1,4 @@
-"""Proximal Policy Optimization on the search-distillation network (`--mode=ppo`).
+"""Proximal Policy Optimization (Schulman et al., 2017) on the search-distillation network (`--mode=ppo`).
 
 The baseline of the comparison: the same network, environment, evaluation,
 workdir and infrastructure as `purepi.agents.distill`, with the search
@@ -55,9 +55,9 @@ class PPOBatch(NamedTuple):
 def masked_log_probs(logits, invalid_actions) -> jax.Array:
   """Log-probabilities `[..., A]` of the categorical over the valid actions.
 
-  Invalid actions get (almost exactly) zero probability and a finite, very
-  negative log-probability; with every action invalid the result is the
-  uniform distribution, still finite.
+  Invalid actions get probability 0 (the exponential of the finite minimum
+  underflows) and a finite, very negative log-probability; with every action
+  invalid the result is the uniform distribution, still finite.
   """
   return jax.nn.log_softmax(mask_invalid_actions(logits, invalid_actions), axis=-1)
 
