@@ -132,21 +132,7 @@ def _computed(record):
 
 
 @pytest.fixture(scope="module")
-def compilation_cache(tmp_path_factory):
-  """A persistent compilation cache, so the three runs below compile their programs once."""
-  options = {"jax_compilation_cache_dir": str(tmp_path_factory.mktemp("jax_cache")),
-             "jax_persistent_cache_min_compile_time_secs": 0.0,
-             "jax_persistent_cache_min_entry_size_bytes": 0}
-  previous = {name: getattr(jax.config, name) for name in options}
-  for name, value in options.items():
-    jax.config.update(name, value)
-  yield
-  for name, value in previous.items():
-    jax.config.update(name, value)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, compilation_cache):
+def runs(tmp_path_factory):
   """Run A: 2 iterations at once. Run B: 1 iteration, then resumed to 2."""
   root = tmp_path_factory.mktemp("distill")
   straight = _run(root / "a", num_iterations=2)

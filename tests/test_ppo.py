@@ -26,21 +26,6 @@ TIMING_KEYS = {"wall_clock_s", "decisions_per_s", "collect_s", "update_s", "eval
 MINIMUM = np.finfo(np.float32).min
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """A persistent compilation cache for this module: the tiny runs below and the
-  collection fixture share their programs, so each is compiled once."""
-  options = {"jax_compilation_cache_dir": str(tmp_path_factory.mktemp("jax_cache")),
-             "jax_persistent_cache_min_compile_time_secs": 0.0,
-             "jax_persistent_cache_min_entry_size_bytes": 0}
-  previous = {name: getattr(jax.config, name) for name in options}
-  for name, value in options.items():
-    jax.config.update(name, value)
-  yield
-  for name, value in previous.items():
-    jax.config.update(name, value)
-
-
 # --- Masked categorical -----------------------------------------------------
 
 
