@@ -5,7 +5,7 @@ collect a batch of experience, and how to learn from it. `run_experiment` does
 the rest, identically for every method:
 
   - pmap of `collect` and `update` over all local devices (axis `AXIS_NAME`);
-  - the workdir of `metrics_contract.md`: config.json, metrics.jsonl,
+  - the workdir (README, "Results"): config.json, metrics.jsonl,
     baselines.json, learning_curve.png, checkpoints/, renders/;
   - orbax checkpoints (params, optimiser state, RNG key, counters) and resume
     from the latest one on the same RNG stream;
