@@ -12,6 +12,8 @@ from purepi.agents import distill, experiment
 from purepi.agents.evaluation import make_env
 from purepi.config import Config
 from purepi.networks import make_network
+from tests.trainer_runs import (TIMING_KEYS, run_and_read_metrics, straight_and_resumed,
+                                 without_timings)
 
 TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_heads=2,
               key_size=4, mlp_units=(8,), rollout_batch_size=4, training_batch_size=8,
@@ -19,7 +21,6 @@ TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_h
               eval_num_simulations=2, eval_interval=2, save_interval=1, num_renders=1,
               progress=False)
 # Keys that measure time rather than what the run computed.
-TIMING_KEYS = {"wall_clock_s", "decisions_per_s", "collect_s", "update_s", "eval_s"}
 
 
 def test_monte_carlo_returns_by_hand():
@@ -122,23 +123,13 @@ def test_update_without_valid_steps_changes_nothing(minibatch_setup):
 
 
 def _run(workdir, **overrides):
-  config = dataclasses.replace(TINY, workdir=str(workdir), **overrides)
-  distill.main(config)
-  return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-
-
-def _computed(record):
-  return {name: value for name, value in record.items() if name not in TIMING_KEYS}
+  return run_and_read_metrics(distill.main, TINY, workdir, **overrides)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  """Run A: 2 iterations at once. Run B: 1 iteration, then resumed to 2."""
   root = tmp_path_factory.mktemp("distill")
-  straight = _run(root / "a", num_iterations=2)
-  _run(root / "b", num_iterations=1)
-  resumed = _run(root / "b", num_iterations=2)
-  return root, straight, resumed
+  return (root,) + straight_and_resumed(distill.main, TINY, root)
 
 
 def test_one_tiny_run_writes_the_workdir(runs):
@@ -168,7 +159,7 @@ def test_resumed_run_continues_the_same_run(runs):
   _, straight, resumed = runs
   assert [record["iteration"] for record in resumed] == [1, 2]
   # Same seed, same metrics; and iteration 2 after a resume equals iteration 2 straight through.
-  assert _computed(resumed[1]) == _computed(straight[1])
+  assert without_timings(resumed[1]) == without_timings(straight[1])
   shared = set(straight[0]) & set(resumed[0]) - TIMING_KEYS
   assert {name: straight[0][name] for name in shared} == {name: resumed[0][name] for name in shared}
   assert resumed[1]["wall_clock_s"] > resumed[0]["wall_clock_s"]
