@@ -225,3 +225,18 @@ def test_metrics_past_the_checkpoint_are_dropped(tmp_path):
     experiment.append_metrics(path, {"iteration": iteration})
   experiment.drop_metrics_after(path, 2)
   assert [record["iteration"] for record in experiment.read_metrics(path)] == [1, 2]
+
+
+def test_cosine_schedule_reaches_zero_after_the_last_iteration():
+  config = dataclasses.replace(TINY, learning_rate=0.1, learning_rate_schedule="cosine",
+                               num_iterations=2)
+  optimizer = distill.make_optimizer(config, steps_per_iteration=3)
+  params = jnp.zeros(2)
+  opt_state = optimizer.init(params)
+  step_sizes = []
+  for _ in range(7):
+    updates, opt_state = optimizer.update(jnp.ones(2), opt_state, params)
+    step_sizes.append(float(jnp.abs(updates[0])))
+  np.testing.assert_allclose(step_sizes[0], 0.1, rtol=1e-4)  # Adam's first step is the rate.
+  assert all(later < earlier for earlier, later in zip(step_sizes[:6], step_sizes[1:6]))
+  assert step_sizes[6] == 0.0

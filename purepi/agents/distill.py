@@ -47,9 +47,17 @@ def _entropy(probabilities):
   return -jnp.sum(probabilities * safe_log, axis=-1)
 
 
-def make_optimizer(config) -> optax.GradientTransformation:
-  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                     optax.adam(config.learning_rate))
+def make_optimizer(config, steps_per_iteration: int = 1) -> optax.GradientTransformation:
+  """Adam after global-norm clipping; `cosine` decays the rate to 0 by the last iteration.
+
+  The schedule counts Adam's steps; skipped all-padding minibatches do not
+  count, so a cosine schedule ends slightly above 0.
+  """
+  learning_rate = config.learning_rate
+  if config.learning_rate_schedule == "cosine":
+    learning_rate = optax.cosine_decay_schedule(
+        config.learning_rate, decay_steps=config.num_iterations * steps_per_iteration)
+  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate))
 
 
 def monte_carlo_returns(rewards, discounts, valid, discount: float = 1.0) -> jax.Array:
@@ -133,7 +141,7 @@ def make_algorithm(config, env, network) -> Algorithm:
         f"{steps_per_device * num_devices} steps collected per iteration "
         f"(rollout_batch_size x max_num_items)")
   num_minibatches = steps_per_device // minibatch_per_device
-  optimizer = make_optimizer(config)
+  optimizer = make_optimizer(config, steps_per_iteration=config.num_epochs * num_minibatches)
   train_step = make_train_step(network, optimizer, config.value_loss_weight)
 
   def init(key):
