@@ -113,7 +113,9 @@ def test_pmap_update_over_two_devices_equals_one_device(minibatch_setup):
 
 def test_update_without_valid_steps_changes_nothing(minibatch_setup):
   network, minibatch, state = minibatch_setup
-  train_step = distill.make_train_step(network, distill.make_optimizer(TINY), value_loss_weight=1.0)
+  optimizer = optax.adam(1e-3)
+  state = experiment.TrainState(state.params, optimizer.init(state.params))
+  train_step = distill.make_train_step(network, optimizer, value_loss_weight=1.0)
   devices = jax.local_devices()[:1]
   padding_only = minibatch._replace(valid=jnp.zeros_like(minibatch.valid))
   new_state, _ = jax.pmap(train_step, axis_name=experiment.AXIS_NAME, devices=devices)(
@@ -132,21 +134,7 @@ def _computed(record):
 
 
 @pytest.fixture(scope="module")
-def compilation_cache(tmp_path_factory):
-  """A persistent compilation cache, so the three runs below compile their programs once."""
-  options = {"jax_compilation_cache_dir": str(tmp_path_factory.mktemp("jax_cache")),
-             "jax_persistent_cache_min_compile_time_secs": 0.0,
-             "jax_persistent_cache_min_entry_size_bytes": 0}
-  previous = {name: getattr(jax.config, name) for name in options}
-  for name, value in options.items():
-    jax.config.update(name, value)
-  yield
-  for name, value in previous.items():
-    jax.config.update(name, value)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, compilation_cache):
+def runs(tmp_path_factory):
   """Run A: 2 iterations at once. Run B: 1 iteration, then resumed to 2."""
   root = tmp_path_factory.mktemp("distill")
   straight = _run(root / "a", num_iterations=2)
@@ -230,7 +218,9 @@ def test_metrics_past_the_checkpoint_are_dropped(tmp_path):
 def test_cosine_schedule_reaches_zero_after_the_last_iteration():
   config = dataclasses.replace(TINY, learning_rate=0.1, learning_rate_schedule="cosine",
                                num_iterations=2)
-  optimizer = distill.make_optimizer(config, steps_per_iteration=3)
+  layout = experiment.BatchLayout(episodes_per_device=1, num_steps=5, num_minibatches=3,
+                                  minibatch_per_device=1)
+  optimizer = distill.make_optimizer(config, layout)
   params = jnp.zeros(2)
   opt_state = optimizer.init(params)
   step_sizes = []

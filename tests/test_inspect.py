@@ -12,6 +12,7 @@ import pytest
 
 from purepi import config as config_lib
 from purepi.agents import inspect as inspect_lib
+from purepi.agents import search_policy
 from purepi.agents.evaluation import make_env
 
 SMALL = dict(mode="inspect", max_num_items=6, obs_num_ems=8, max_num_ems=12, num_simulations=8,
@@ -25,7 +26,7 @@ def inspected():
   config = config_lib.Config(**SMALL)
   env = make_env(config)
   state, timestep = inspect_lib.mid_episode_state(env, config)
-  output = inspect_lib.run_search(config, env, inspect_lib.uniform_prior, state, timestep)
+  output = inspect_lib.run_search(config, env, inspect_lib.UniformPrior(), (), state, timestep)
   report = inspect_lib.format_report(config, "uniform", timestep, output)
   return config, env, state, timestep, output, report
 
@@ -62,7 +63,7 @@ def test_considered_actions_are_the_top_k_of_logits_plus_gumbel_among_valid(insp
   tree = inspect_lib.first_tree(output)
   valid = np.asarray(timestep.observation.action_mask[0]).reshape(-1)
   k = min(config.max_num_considered_actions, int(valid.sum()))
-  logits = np.asarray(inspect_lib.uniform_prior(timestep.observation)[0][0])
+  logits = np.asarray(inspect_lib.UniformPrior().apply((), timestep.observation)[0][0])
   scores = logits + tree.extra_data.root_gumbel
   ranked = sorted(np.flatnonzero(valid), key=lambda action: -scores[action])
   reported = [int(row[1]) for row in table_rows(sections(report)[1])]
@@ -124,15 +125,23 @@ def test_write_tree_writes_png_only_with_graphviz(tmp_path, monkeypatch):
 
 def test_recurrent_fn_ends_the_episode_with_discount_and_value_zero(inspected):
   config, env, state, timestep, *_ = inspected
-  value_one = lambda observation: (inspect_lib.uniform_prior(observation)[0],
-                                   jnp.ones(observation.action_mask.shape[:1]))
-  recurrent_fn = jax.jit(inspect_lib.make_recurrent_fn(env, value_one, discount=1.0))
-  invalid = inspect_lib.flat_invalid_actions(timestep.observation)[0]
+  class ValueOne(inspect_lib.UniformPrior):
+    def apply(self, params, observation):
+      logits, value = super().apply(params, observation)
+      return logits, jnp.ones_like(value)
+
+  recurrent_fn = jax.jit(search_policy.make_recurrent_fn(env, ValueOne(), discount=1.0))
+  invalid = search_policy.flat_invalid_actions(timestep.observation)[0]
   valid_action, invalid_action = int(jnp.argmin(invalid)), int(jnp.argmax(invalid))
-  output, _ = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([valid_action]), state)
+  running = search_policy.SearchEmbedding(state, jnp.zeros([1], bool))
+  output, after_valid = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([valid_action]), running)
   assert float(output.discount[0]) == 1.0 and float(output.value[0]) == 1.0 and float(output.reward[0]) > 0
-  output, _ = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([invalid_action]), state)
+  output, after_invalid = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([invalid_action]), running)
   assert float(output.discount[0]) == 0.0 and float(output.value[0]) == 0.0 and float(output.reward[0]) == 0.0
+  # Past the end nothing more is earned, even for an action that was valid before.
+  output, _ = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([valid_action]), after_invalid)
+  assert bool(after_invalid.terminal[0]) and not bool(after_valid.terminal[0])
+  assert float(output.reward[0]) == 0.0 and float(output.discount[0]) == 0.0
 
 
 def test_too_many_greedy_steps_is_a_clear_error():
@@ -147,7 +156,7 @@ def test_checkpoint_without_the_network_package_is_a_clear_error(monkeypatch):
   monkeypatch.setitem(sys.modules, "purepi.networks", None)  # makes `from purepi import networks` fail
   config = config_lib.Config(**dict(SMALL, checkpoint="workdirs/none"))
   with pytest.raises(ValueError, match="--checkpoint needs the trained network"):
-    inspect_lib.make_prior_fn(config)
+    inspect_lib.load_prior(config)
 
 
 def test_run_py_inspect_end_to_end(tmp_path):

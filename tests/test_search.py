@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from purepi import search
-from purepi.search import action_selection, qtransforms, seq_halving
+from purepi.search import action_selection, compact_tree, qtransforms, seq_halving
+from purepi.search.search import compact_search
 
 # ---------------------------------------------------------------- Sequential Halving
 
@@ -136,6 +137,19 @@ def test_interior_rule_tracks_the_target_frequencies():
   np.testing.assert_allclose(visits / 100, probs, atol=0.02)
 
 
+@pytest.mark.parametrize("values", [
+    [0.0, 3.0, -1.0, 3.0],  # ties: the first maximum
+    [-np.inf] * 4,  # every action masked: action 0
+    [1.0, np.nan, 5.0, np.nan],  # NaN wins, the first one
+    [np.inf, 2.0, np.inf, -np.inf],
+])
+def test_first_argmax_is_jnp_argmax(values):
+  values = jnp.array(values, jnp.float32)
+  assert action_selection.first_argmax(values) == jnp.argmax(values)
+  batch = jnp.stack([values, values[::-1]])
+  np.testing.assert_array_equal(action_selection.first_argmax(batch), jnp.argmax(batch, axis=-1))
+
+
 # ---------------------------------------------------------------- whole policy
 
 BATCH, NUM_ACTIONS, NUM_SIMULATIONS, NUM_CONSIDERED = 6, 12, 10, 4
@@ -234,3 +248,27 @@ def test_bad_inputs_raise_value_error():
                                 _recurrent_fn, 2)
   with pytest.raises(ValueError, match="prior_logits"):
     search.gumbel_muzero_policy(None, jax.random.PRNGKey(0), root, _recurrent_fn, 2)  # 3 vs 12 actions
+
+
+def test_node_view_is_a_row_of_the_full_tree():
+  """The one-node view that action selection sees equals that node's row of `to_tree`."""
+  root = search.RootFnOutput(
+      prior_logits=jax.random.normal(jax.random.PRNGKey(2), [BATCH, NUM_ACTIONS]),
+      value=jnp.ones([BATCH]), embedding=jnp.arange(BATCH, dtype=jnp.float32))
+  compact = compact_search(
+      None, jax.random.PRNGKey(0), root=root, recurrent_fn=_recurrent_fn,
+      root_action_selection_fn=lambda key, tree, node: action_selection.muzero_action_selection(
+          key, tree, node, 0),
+      interior_action_selection_fn=action_selection.muzero_action_selection,
+      num_simulations=NUM_SIMULATIONS, max_depth=3, invalid_actions=_invalid_actions())
+  full = compact_tree.to_tree(compact)
+  views = jax.vmap(jax.vmap(compact_tree.node_view, in_axes=(None, 0)))(
+      compact, jnp.broadcast_to(jnp.arange(NUM_SIMULATIONS + 1), (BATCH, NUM_SIMULATIONS + 1)))
+  for name in ("node_visits", "raw_values", "node_values", "parents", "action_from_parent",
+               "children_index", "children_prior_logits", "children_visits", "children_rewards",
+               "children_discounts", "children_values", "embeddings"):
+    np.testing.assert_array_equal(getattr(views, name)[:, :, 0], getattr(full, name), err_msg=name)
+  np.testing.assert_array_equal(compact_tree.root_view(compact).children_visits[:, 0],
+                                full.children_visits[:, 0])
+  # Edge visits equal the child's node visits and every simulation went through the root.
+  np.testing.assert_array_equal(full.children_visits.sum(-1)[:, 0], NUM_SIMULATIONS)

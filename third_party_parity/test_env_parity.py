@@ -20,6 +20,9 @@ from jumanji.environments.packing.bin_pack import reward as jumanji_reward
 import purepi.env as purepi_env
 import purepi.env.ems  # noqa: F401  (purepi_env.ems)
 
+# Jumanji's own EMS update writes float32 into int32 arrays, which JAX flags.
+pytestmark = pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
+
 NUM_EPISODES = 240
 RANDOM, GREEDY, WITH_INVALID = 0, 1, 2
 
@@ -179,3 +182,14 @@ def test_ems_update_matches_jumanji_on_arbitrary_ems_sets():
 
   ours, theirs_result = jax.jit(jax.vmap(one_case))(jax.random.split(jax.random.PRNGKey(3), num_cases))
   assert_same(ours, theirs_result, "update_ems")
+
+
+@pytest.mark.parametrize("split_num_same_items", [2, 5])
+def test_generate_solution_matches_jumanji(split_num_same_items):
+  kwargs = dict(max_num_items=20, max_num_ems=40, split_num_same_items=split_num_same_items)
+  ours, theirs = purepi_env.RandomGenerator(**kwargs), jumanji_generator.RandomGenerator(**kwargs)
+  keys = jax.random.split(jax.random.PRNGKey(11), NUM_EPISODES)
+  both = jax.jit(jax.vmap(lambda key: (ours.generate_solution(key), theirs.generate_solution(key))))(keys)
+  assert_same(*both, "random_solution")
+  assert_same(purepi_env.ToyGenerator().generate_solution(keys[0]),
+              jumanji_generator.ToyGenerator().generate_solution(keys[0]), "toy_solution")

@@ -18,7 +18,10 @@ import mctx
 import numpy as np
 import pytest
 
+import purepi.masking
 import purepi.search
+from purepi.agents.rollout import rollout, unflatten_action
+from purepi.env import BinPack
 
 LIBRARIES = {"mctx": mctx, "purepi": purepi.search}
 NUM_SEEDS = 3
@@ -99,15 +102,20 @@ def assert_outputs_match(expected, actual, context):
   jax.tree_util.tree_map_with_path(check, as_plain_tree(expected), as_plain_tree(actual))
 
 
-def run_group(policy_name, batch_size, num_actions, num_simulations, traced_grid, **static_kwargs):
-  """Compares both libraries over seeds x invalid-action patterns x `traced_grid`; returns #cases."""
+def run_group(policy_name, batch_size, num_actions, num_simulations, traced_grid,
+              make_key=jax.random.PRNGKey, **static_kwargs):
+  """Compares both libraries over seeds x invalid-action patterns x `traced_grid`; returns #cases.
+
+  `make_key`: `jax.random.PRNGKey` (raw uint32 keys) or `jax.random.key` (typed keys).
+  """
   runs = {name: compiled_policy(library, policy_name, batch_size, num_actions, num_simulations,
                                 **static_kwargs)
           for name, library in LIBRARIES.items()}
   num_cases = 0
   for seed in range(NUM_SEEDS):
-    key = jax.random.PRNGKey(seed)
-    patterns = invalid_action_patterns(jax.random.fold_in(key, 1), batch_size, num_actions)
+    key = make_key(seed)
+    patterns = invalid_action_patterns(jax.random.fold_in(jax.random.PRNGKey(seed), 1), batch_size,
+                                       num_actions)
     for pattern_name, invalid_actions in patterns.items():
       for traced_kwargs in traced_grid:
         context = (f"{policy_name} B={batch_size} A={num_actions} sims={num_simulations} "
@@ -139,26 +147,29 @@ def test_gumbel_muzero_policy_matches_mctx(batch_size, num_actions, num_simulati
                    GUMBEL_SCALES, **static_kwargs) == NUM_SEEDS * 5 * len(GUMBEL_SCALES)
 
 
+# Same keys in every entry: one compiled function serves the whole grid.
 MUZERO_TRACED = [
-    {"temperature": 1.0, "dirichlet_fraction": 0.25, "dirichlet_alpha": 0.3},
-    {"temperature": 0.0, "dirichlet_fraction": 0.0, "dirichlet_alpha": 0.3},
-    {"temperature": 0.5, "dirichlet_fraction": 0.5, "dirichlet_alpha": 1.0},
+    {"temperature": 1.0, "dirichlet_fraction": 0.25, "dirichlet_alpha": 0.3, "pb_c_init": 1.25,
+     "pb_c_base": 19652.0},
+    {"temperature": 0.0, "dirichlet_fraction": 0.0, "dirichlet_alpha": 0.3, "pb_c_init": 1.25,
+     "pb_c_base": 19652.0},
+    {"temperature": 0.5, "dirichlet_fraction": 0.5, "dirichlet_alpha": 1.0, "pb_c_init": 2.0,
+     "pb_c_base": 10.0},
 ]
 
 MUZERO_GROUPS = [
     (4, 5, 1, {}),
-    (4, 5, 2, {}),
     (6, 10, 32, {}),
     (6, 10, 40, {"max_depth": 2}),
     (2, 800, 32, {}),
-    (3, 7, 9, {"with_invalid_actions": False, "pb_c_init": 2.0, "pb_c_base": 10.0}),
 ]
 
 
 @pytest.mark.parametrize("batch_size,num_actions,num_simulations,static_kwargs", MUZERO_GROUPS)
 def test_muzero_policy_matches_mctx(batch_size, num_actions, num_simulations, static_kwargs):
-  assert run_group("muzero_policy", batch_size, num_actions, num_simulations,
-                   MUZERO_TRACED, **static_kwargs) == NUM_SEEDS * 5 * len(MUZERO_TRACED)
+  """With new-style typed keys (`jax.random.key`): MuZero consumes the most keys."""
+  assert run_group("muzero_policy", batch_size, num_actions, num_simulations, MUZERO_TRACED,
+                   make_key=jax.random.key, **static_kwargs) == NUM_SEEDS * 5 * len(MUZERO_TRACED)
 
 
 @pytest.mark.parametrize("policy_name", ["gumbel_muzero_policy", "muzero_policy"])
@@ -172,11 +183,89 @@ def test_same_key_same_result_and_other_key_differs(policy_name):
   assert not np.array_equal(first.search_tree.children_visits, other.search_tree.children_visits)
 
 
-def test_typed_keys_match_mctx():
-  """New-style `jax.random.key` keys work and agree with mctx."""
-  for policy_name in ("gumbel_muzero_policy", "muzero_policy"):
-    runs = {name: compiled_policy(library, policy_name, 3, 6, 8) for name, library in LIBRARIES.items()}
-    key = jax.random.key(11)
-    invalid_actions = jnp.zeros([3, 6], bool).at[0, :5].set(True)
-    assert_outputs_match(runs["mctx"](key, invalid_actions, {}),
-                         runs["purepi"](key, invalid_actions, {}), f"{policy_name} typed key")
+# ---------------------------------------------------------------- the real model: BinPack
+
+def _binpack_prior(observation, kind):
+  """A fixed function of the observation: `[B, E * I]` logits (masked) and `[B]` value.
+
+  "uniform": equal logits over valid actions, value 0 (every unvisited action ties).
+  "items": larger items and earlier EMSs preferred, value = fraction of items placed.
+  """
+  invalid_actions = ~observation.action_mask.reshape(observation.action_mask.shape[0], -1)
+  if kind == "uniform":
+    logits = jnp.zeros(invalid_actions.shape)
+    value = jnp.zeros(invalid_actions.shape[:1])
+  else:
+    items = observation.items
+    item_size = items.x_len + items.y_len + items.z_len  # [B, I]
+    num_ems = observation.action_mask.shape[1]
+    ems_rank = -0.05 * jnp.arange(num_ems, dtype=jnp.float32)  # [E]
+    logits = (item_size[:, None, :] + ems_rank[None, :, None]).reshape(invalid_actions.shape)
+    value = jnp.mean(observation.items_placed.astype(jnp.float32), axis=-1)
+  return purepi.masking.mask_invalid_actions(logits, invalid_actions), value, invalid_actions
+
+
+def _binpack_recurrent_fn(library, env, kind):
+  """The env as the search's model: step with the flat action, then the fixed prior."""
+  batched_step = jax.vmap(env.step)
+
+  def recurrent_fn(params, rng_key, action, state):
+    del params, rng_key
+    next_state, timestep = batched_step(state, unflatten_action(action, env.generator.max_num_items))
+    prior_logits, value, _ = _binpack_prior(timestep.observation, kind)
+    return library.RecurrentFnOutput(
+        reward=timestep.reward, discount=timestep.discount, prior_logits=prior_logits,
+        value=jnp.where(timestep.last(), 0.0, value)), next_state
+  return recurrent_fn
+
+
+BINPACK_BATCH, BINPACK_SEEDS = 4, 2
+
+
+@pytest.fixture(scope="module")
+def binpack_roots():
+  """(env, [(state, timestep)] per seed): root 0 of each batch at its start, the others 3 placements in."""
+  env = BinPack()
+
+  def first_valid_action(key, state, timestep):
+    del key, state
+    flat_mask = timestep.observation.action_mask.reshape(BINPACK_BATCH, -1)
+    return unflatten_action(jnp.argmax(flat_mask, axis=-1), env.generator.max_num_items), ()
+
+  @jax.jit
+  def start_states(key):
+    state, timestep = jax.vmap(env.reset)(jax.random.split(key, BINPACK_BATCH))
+    later_state, later_timestep, _ = rollout(env, first_valid_action, key, state, timestep, 3)
+    is_later = jnp.arange(BINPACK_BATCH) > 0
+    pick = lambda later, start: jnp.where(is_later.reshape((-1,) + (1,) * (later.ndim - 1)), later, start)
+    return jax.tree.map(pick, later_state, state), jax.tree.map(pick, later_timestep, timestep)
+
+  return env, [start_states(jax.random.PRNGKey(100 + seed)) for seed in range(BINPACK_SEEDS)]
+
+
+@pytest.mark.parametrize("kind", ["uniform", "items"])
+def test_search_parity_on_binpack(binpack_roots, kind):
+  """purepi and mctx Gumbel MuZero search identical trees when the model is `purepi.env.BinPack`.
+
+  Flat actions over 40 EMSs x 20 items = 800; the roots' invalid actions are
+  the flattened observation action mask.
+  """
+  env, roots = binpack_roots
+
+  def make_policy(library):
+    recurrent_fn = _binpack_recurrent_fn(library, env, kind)
+
+    @jax.jit
+    def policy(key, state, observation):
+      prior_logits, value, invalid_actions = _binpack_prior(observation, kind)
+      root = library.RootFnOutput(prior_logits=prior_logits, value=value, embedding=state)
+      return library.gumbel_muzero_policy(None, key, root, recurrent_fn, 24, invalid_actions=invalid_actions)
+    return policy
+
+  policies = {name: make_policy(library) for name, library in LIBRARIES.items()}
+  for seed, (state, timestep) in enumerate(roots):
+    search_key = jax.random.PRNGKey(seed)
+    expected = policies["mctx"](search_key, state, timestep.observation)
+    actual = policies["purepi"](search_key, state, timestep.observation)
+    assert expected.search_tree.num_actions == 800
+    assert_outputs_match(expected, actual, f"BinPack, {kind} prior, seed {seed}")

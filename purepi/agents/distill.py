@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import optax
 
 from purepi.agents.evaluation import make_env
-from purepi.agents.experiment import (AXIS_NAME, Algorithm, TrainState, quiet_logging,
-                                      run_experiment)
+from purepi.agents.experiment import (AXIS_NAME, Algorithm, TrainState, batch_layout, init_train_state,
+                                      quiet_logging, run_experiment, train_on_batch)
 from purepi.agents.rollout import rollout
 from purepi.agents.search_policy import make_search_policy
 from purepi.networks import make_network
@@ -47,14 +47,16 @@ def _entropy(probabilities):
   return -jnp.sum(probabilities * safe_log, axis=-1)
 
 
-def make_optimizer(config, steps_per_iteration: int = 1) -> optax.GradientTransformation:
+def make_optimizer(config, layout) -> optax.GradientTransformation:
   """Adam after global-norm clipping; `cosine` decays the rate to 0 by the last iteration.
 
-  The schedule counts Adam's steps; skipped all-padding minibatches do not
-  count, so a cosine schedule ends slightly above 0.
+  The schedule counts Adam's steps, at most `num_epochs * layout.num_minibatches`
+  per iteration; skipped all-padding minibatches do not count, so a cosine
+  schedule ends a little above 0.
   """
   learning_rate = config.learning_rate
   if config.learning_rate_schedule == "cosine":
+    steps_per_iteration = config.num_epochs * layout.num_minibatches
     learning_rate = optax.cosine_decay_schedule(
         config.learning_rate, decay_steps=config.num_iterations * steps_per_iteration)
   return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate))
@@ -130,34 +132,21 @@ def make_train_step(network, optimizer, value_loss_weight: float):
 
 def make_algorithm(config, env, network) -> Algorithm:
   """Search distillation's init, collect and update for `run_experiment`."""
-  num_devices = jax.local_device_count()
-  episodes_per_device = config.rollout_batch_size // num_devices
-  minibatch_per_device = config.training_batch_size // num_devices
-  num_steps = env.generator.max_num_items  # Each valid step places one item.
-  steps_per_device = num_steps * episodes_per_device
-  if minibatch_per_device > steps_per_device:
-    raise ValueError(
-        f"--training_batch_size={config.training_batch_size} exceeds the "
-        f"{steps_per_device * num_devices} steps collected per iteration "
-        f"(rollout_batch_size x max_num_items)")
-  num_minibatches = steps_per_device // minibatch_per_device
-  optimizer = make_optimizer(config, steps_per_iteration=config.num_epochs * num_minibatches)
+  layout = batch_layout(config, env)
+  optimizer = make_optimizer(config, layout)
   train_step = make_train_step(network, optimizer, config.value_loss_weight)
 
   def init(key):
-    _, timestep = env.reset(jax.random.PRNGKey(0))
-    example_observation = jax.tree.map(lambda leaf: leaf[None], timestep.observation)
-    params = network.init(key, example_observation)
-    return TrainState(params, optimizer.init(params))
+    return init_train_state(env, network, optimizer, key)
 
   def collect(train_state: TrainState, key):
     reset_key, search_key = jax.random.split(key)
-    state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, episodes_per_device))
+    state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, layout.episodes_per_device))
     policy_fn = make_search_policy(
         env, network, train_state.params, num_simulations=config.num_simulations,
         max_num_considered_actions=config.max_num_considered_actions,
         gumbel_scale=config.gumbel_scale, discount=config.discount)
-    _, _, transitions = rollout(env, policy_fn, search_key, state, timestep, num_steps)
+    _, _, transitions = rollout(env, policy_fn, search_key, state, timestep, layout.num_steps)
     valid = transitions.valid
     returns = monte_carlo_returns(transitions.reward, transitions.discount, valid, config.discount)
     batch = DistillationBatch(transitions.observation, transitions.policy_extras["action_weights"],
@@ -172,26 +161,8 @@ def make_algorithm(config, env, network) -> Algorithm:
     return batch, metrics
 
   def update(train_state: TrainState, batch: DistillationBatch, key):
-    """`num_epochs` passes of shuffled minibatches, valid steps first."""
-    flat_batch = jax.tree.map(lambda leaf: leaf.reshape((steps_per_device,) + leaf.shape[2:]), batch)
-
-    def run_epoch(train_state, epoch_key):
-      # A random order with the valid steps first, so that padding steps gather
-      # in the last minibatches, which are skipped once entirely padding.
-      permutation = jax.random.permutation(epoch_key, steps_per_device)
-      valid_first = permutation[jnp.argsort(~flat_batch.valid[permutation], stable=True)]
-      minibatch_indexes = valid_first[:num_minibatches * minibatch_per_device].reshape(
-          num_minibatches, minibatch_per_device)
-      minibatches = jax.tree.map(lambda leaf: leaf[minibatch_indexes], flat_batch)
-      return jax.lax.scan(train_step, train_state, minibatches)
-
-    train_state, step_metrics = jax.lax.scan(
-        run_epoch, train_state, jax.random.split(key, config.num_epochs))
-    # Average over the gradient steps taken (minibatches of padding only are skipped).
-    has_data = step_metrics.pop("has_data")
-    num_updates = jnp.maximum(jnp.sum(has_data), 1.0)
-    metrics = {name: jnp.sum(values * has_data) / num_updates for name, values in step_metrics.items()}
-    return train_state, metrics
+    return train_on_batch(train_step, train_state, batch, key, config.num_epochs,
+                          layout.num_minibatches, layout.minibatch_per_device)
 
   return Algorithm(init=init, collect=collect, update=update)
 

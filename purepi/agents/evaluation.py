@@ -19,7 +19,9 @@ def make_env(config):
   """The BinPack environment a Config describes (random instances, or a CSV's)."""
   from purepi import env as env_lib
   if config.csv_path:
-    generator = env_lib.CSVGenerator(config.csv_path, max_num_ems=config.max_num_ems)
+    # Padded to max_num_items, so a network trained on random instances can pack it.
+    generator = env_lib.CSVGenerator(config.csv_path, max_num_ems=config.max_num_ems,
+                                     max_num_items=config.max_num_items)
   else:
     generator = env_lib.RandomGenerator(
         max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
@@ -65,13 +67,14 @@ def _load_for_evaluation(config):
   """(run config with this call's evaluation settings, env, network, params) from `--checkpoint`.
 
   Without `--checkpoint` the workdir's latest checkpoint is used. The network
-  and environment settings are the trained run's (its config.json).
+  and environment settings are the trained run's (its config.json), except
+  `--csv_path`, which packs a real container's items with the trained policy.
   """
   from purepi.agents import experiment
   from purepi.networks import make_network
   params, run_config = experiment.load_params(config.checkpoint or config.workdir)
   evaluation_fields = ("eval_num_episodes", "eval_seed", "eval_num_simulations",
-                       "eval_gumbel_scale", "num_renders", "workdir", "progress")
+                       "eval_gumbel_scale", "num_renders", "workdir", "progress", "csv_path")
   run_config = dataclasses.replace(
       run_config, **{name: getattr(config, name) for name in evaluation_fields})
   return run_config, make_env(run_config), make_network(run_config), params

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 from inspect import signature
 from pathlib import Path
-from typing import Callable, NamedTuple, Tuple
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -36,38 +36,31 @@ import numpy as np
 from purepi import search
 from purepi.agents.evaluation import make_env
 from purepi.agents.heuristics import largest_item_deepest_bottom_left
-from purepi.agents.rollout import rollout, unflatten_action
+from purepi.agents import search_policy
+from purepi.agents.rollout import rollout
 from purepi.masking import mask_invalid_actions
 from purepi.search import qtransforms
 from purepi.search.seq_halving import Phase
-
-# `observation [B, ...] -> (prior logits [B, E * I] masked, value [B])`.
-PriorFn = Callable[[object], Tuple[jax.Array, jax.Array]]
 
 # How many actions section 4 lists for pi' and for pi.
 NUM_TOP_ACTIONS = 8
 
 
-def flat_invalid_actions(observation) -> jax.Array:
-  """`[..., E, I]` action mask -> `[..., E * I]`, True where the action is invalid."""
-  action_mask = observation.action_mask
-  return ~action_mask.reshape(action_mask.shape[:-2] + (-1,))
+class UniformPrior:
+  """Stands in for the network when no checkpoint is given: equal logits over
+  the valid actions and value 0, with the network's `apply(params, observation)`."""
+
+  def apply(self, params, observation):
+    del params
+    invalid_actions = search_policy.flat_invalid_actions(observation)
+    logits = mask_invalid_actions(jnp.zeros(invalid_actions.shape, jnp.float32), invalid_actions)
+    return logits, jnp.zeros(invalid_actions.shape[:-1], jnp.float32)
 
 
-def uniform_prior(observation):
-  """Equal logits over the valid actions and value 0: the search's view without a network."""
-  invalid_actions = flat_invalid_actions(observation)
-  logits = mask_invalid_actions(jnp.zeros(invalid_actions.shape, jnp.float32), invalid_actions)
-  return logits, jnp.zeros(invalid_actions.shape[:-1], jnp.float32)
-
-
-def prior_from_checkpoint(config) -> PriorFn:
-  """The trained network's `(logits, value)`, from `config.checkpoint` (a workdir or checkpoint).
-
-  Needs the Flax network (`purepi.networks.make_network`) and the trainer's
-  checkpoint loader (`purepi.agents.experiment.load_params`, which returns the
-  params and the run's Config, whose network settings build the network).
-  """
+def load_prior(config):
+  """`(network, params, description)`: the checkpoint's trained network if given, else `UniformPrior`."""
+  if not config.checkpoint:
+    return UniformPrior(), (), "uniform over valid actions, value 0"
   try:
     from purepi.agents.experiment import load_params
     from purepi.networks import make_network
@@ -75,37 +68,7 @@ def prior_from_checkpoint(config) -> PriorFn:
     raise ValueError(f"--checkpoint needs the trained network and its checkpoint loader, "
                      f"which this checkout lacks ({error})") from None
   params, run_config = load_params(config.checkpoint)
-  network = make_network(run_config)
-  return lambda observation: network.apply(params, observation)
-
-
-def make_prior_fn(config) -> Tuple[PriorFn, str]:
-  """The prior source and its name for the report: the checkpoint's network if given, else uniform."""
-  if config.checkpoint:
-    return prior_from_checkpoint(config), f"network from {config.checkpoint}"
-  return uniform_prior, "uniform over valid actions, value 0"
-
-
-def make_recurrent_fn(env, prior_fn: PriorFn, discount: float):
-  """The search's model: a batched env step, then `prior_fn` at the new state.
-
-  The embedding is the env `State`. A step that ends the episode (or follows
-  its end: every action is then invalid, so reward 0) has discount 0 and value 0.
-  """
-  max_num_items = env.generator.max_num_items
-  batched_step = jax.vmap(env.step)
-
-  def recurrent_fn(params, rng_key, action, state):
-    del params, rng_key  # the prior source holds its own params; env and prior are deterministic
-    next_state, timestep = batched_step(state, unflatten_action(action, max_num_items))
-    prior_logits, value = prior_fn(timestep.observation)
-    ended = timestep.last()
-    output = search.RecurrentFnOutput(
-        reward=timestep.reward, discount=discount * timestep.discount,
-        prior_logits=prior_logits, value=jnp.where(ended, 0.0, value))
-    return output, next_state
-
-  return recurrent_fn
+  return make_network(run_config), params, f"network from {config.checkpoint}"
 
 
 def mid_episode_state(env, config):
@@ -121,22 +84,13 @@ def mid_episode_state(env, config):
   return state, timestep
 
 
-def run_search(config, env, prior_fn: PriorFn, state, timestep) -> search.PolicyOutput:
-  """One `gumbel_muzero_policy` call on a batch-of-one root, with the Config's search settings."""
+def run_search(config, env, network, params, state, timestep) -> search.PolicyOutput:
+  """The trainer's search (`search_policy.run_search`) once, with the Config's search settings."""
   search_key = jax.random.split(jax.random.PRNGKey(config.seed))[1]
-  recurrent_fn = make_recurrent_fn(env, prior_fn, config.discount)
-
-  def policy(key, state, observation):
-    prior_logits, value = prior_fn(observation)
-    root = search.RootFnOutput(prior_logits=prior_logits, value=value, embedding=state)
-    return search.gumbel_muzero_policy(
-        params=(), rng_key=key, root=root, recurrent_fn=recurrent_fn,
-        num_simulations=config.num_simulations,
-        invalid_actions=flat_invalid_actions(observation),
-        max_num_considered_actions=config.max_num_considered_actions,
-        gumbel_scale=config.gumbel_scale)
-
-  return jax.jit(policy)(search_key, state, timestep.observation)
+  search_once = jax.jit(lambda key, state, timestep: search_policy.run_search(
+      env, network, params, key, state, timestep, config.num_simulations,
+      config.max_num_considered_actions, config.gumbel_scale, config.discount))
+  return search_once(search_key, state, timestep)
 
 
 # ---------------------------------------------------------------------------
@@ -438,9 +392,9 @@ def write_tree(path: str, dot_text: str) -> Tuple[Path, ...]:
 def main(config):
   """`--mode=inspect`: search once, print the report, optionally write the tree."""
   env = make_env(config)
-  prior_fn, prior_name = make_prior_fn(config)
+  network, params, prior_name = load_prior(config)
   state, timestep = mid_episode_state(env, config)
-  output = run_search(config, env, prior_fn, state, timestep)
+  output = run_search(config, env, network, params, state, timestep)
   print(format_report(config, prior_name, timestep, output))
   if config.tree_out:
     max_num_items = timestep.observation.action_mask.shape[-1]

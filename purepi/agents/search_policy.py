@@ -59,6 +59,30 @@ def make_recurrent_fn(env, network, discount: float = 1.0):
   return recurrent_fn
 
 
+def run_search(env, network, params, key, state, timestep, num_simulations: int,
+               max_num_considered_actions: int, gumbel_scale: float = 1.0,
+               discount: float = 1.0) -> search.PolicyOutput:
+  """One batched Gumbel MuZero search from the env states `state` `[B, ...]`.
+
+  The root's prior and value are the network's at `timestep.observation` (value
+  0 where the episode has already ended); invalid root actions come from the
+  observation's action mask. Returns the search's `PolicyOutput`, tree included.
+  """
+  prior_logits, value = network.apply(params, timestep.observation)
+  terminal = timestep.last()
+  root = search.RootFnOutput(
+      prior_logits=prior_logits,
+      value=jnp.where(terminal, 0.0, value),
+      embedding=SearchEmbedding(state, terminal))
+  return search.gumbel_muzero_policy(
+      params=params, rng_key=key, root=root,
+      recurrent_fn=make_recurrent_fn(env, network, discount),
+      num_simulations=num_simulations,
+      invalid_actions=flat_invalid_actions(timestep.observation),
+      max_num_considered_actions=max_num_considered_actions,
+      gumbel_scale=gumbel_scale)
+
+
 def make_search_policy(env, network, params, num_simulations: int,
                        max_num_considered_actions: int, gumbel_scale: float = 1.0,
                        discount: float = 1.0):
@@ -68,21 +92,10 @@ def make_search_policy(env, network, params, num_simulations: int,
   `action_weights` is the search's improved policy, the distillation target.
   """
   max_num_items = env.generator.max_num_items
-  recurrent_fn = make_recurrent_fn(env, network, discount)
 
   def policy_fn(key, state, timestep):
-    prior_logits, value = network.apply(params, timestep.observation)
-    terminal = timestep.last()
-    root = search.RootFnOutput(
-        prior_logits=prior_logits,
-        value=jnp.where(terminal, 0.0, value),
-        embedding=SearchEmbedding(state, terminal))
-    output = search.gumbel_muzero_policy(
-        params=params, rng_key=key, root=root, recurrent_fn=recurrent_fn,
-        num_simulations=num_simulations,
-        invalid_actions=flat_invalid_actions(timestep.observation),
-        max_num_considered_actions=max_num_considered_actions,
-        gumbel_scale=gumbel_scale)
+    output = run_search(env, network, params, key, state, timestep, num_simulations,
+                        max_num_considered_actions, gumbel_scale, discount)
     return unflatten_action(output.action, max_num_items), {"action_weights": output.action_weights}
 
   return policy_fn

@@ -100,8 +100,8 @@ class RandomGenerator(Generator):
   not overflow the item arrays). Empty boxes are dropped. The boxes are the items.
   """
 
-  def __init__(self, max_num_items: int, max_num_ems: int, split_eps: float = 0.3,
-               prob_split_one_item: float = 0.7, split_num_same_items: int = 5,
+  def __init__(self, max_num_items: int = 20, max_num_ems: int = 40, split_eps: float = 0.3,
+               prob_split_one_item: float = 0.7, split_num_same_items: int = 2,
                container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS):
     super().__init__(max_num_items, max_num_ems, container_dims)
     self._split_eps = split_eps
@@ -260,7 +260,7 @@ class CSVGenerator(Generator):
       rows = csv.reader(csv_file)
 
       def fail(problem):
-        raise ValueError(f"{csv_path}, line {rows.line_num}: {problem}")
+        raise ValueError(f"{csv_path}, line {max(rows.line_num, 1)}: {problem}")
 
       header = next(rows, None)
       if header is None or [name.strip() for name in header] != list(CSV_COLUMNS):

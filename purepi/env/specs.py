@@ -15,7 +15,7 @@ class Array:
 
   def __init__(self, shape: Tuple[int, ...], dtype: Any, name: str = ""):
     self.shape = tuple(int(dim) for dim in shape)
-    self.dtype = jnp.dtype(dtype)
+    self.dtype = jax.dtypes.canonicalize_dtype(dtype)  # float -> float32 unless x64 is on
     self.name = name
 
   def __repr__(self):

@@ -100,7 +100,7 @@ def gumbel_muzero_interior_action_selection(
     *,
     qtransform=qtransforms.qtransform_completed_by_mix_value,
 ) -> chex.Array:
-  """Deterministic selection below the root (Section 5, Eq. 14).
+  """Deterministic selection below the root (Section 5).
 
     argmax_a  pi'(a) - N(a) / (1 + sum_b N(b)),   pi' = softmax(logits + sigma(completedQ))
 
@@ -114,7 +114,7 @@ def gumbel_muzero_interior_action_selection(
   prior_logits = tree.children_prior_logits[node_index]
   completed_qvalues = qtransform(tree, node_index)
   improved_policy = jax.nn.softmax(prior_logits + completed_qvalues)
-  return jnp.argmax(visit_deficit(improved_policy, visit_counts), axis=-1).astype(jnp.int32)
+  return first_argmax(visit_deficit(improved_policy, visit_counts))
 
 
 def visit_deficit(probs, visit_counts):
@@ -132,4 +132,16 @@ def masked_argmax(to_argmax: chex.Array, invalid_actions: Optional[chex.Array]) 
   """
   if invalid_actions is not None:
     to_argmax = jnp.where(invalid_actions, -jnp.inf, to_argmax)
-  return jnp.argmax(to_argmax, axis=-1).astype(jnp.int32)
+  return first_argmax(to_argmax)
+
+
+def first_argmax(values: chex.Array) -> chex.Array:
+  """`jnp.argmax(values, axis=-1)` as int32: index of the first maximum (of the first NaN if any).
+
+  Written as a max followed by a min over the indices that attain it: XLA:CPU
+  runs argmax's (value, index) reduction one element at a time, while these two
+  plain reductions vectorize (about twice as fast over 800 actions).
+  """
+  is_max = (values == jnp.max(values, axis=-1, keepdims=True)) | jnp.isnan(values)
+  indices = jnp.arange(values.shape[-1], dtype=jnp.int32)
+  return jnp.min(jnp.where(is_max, indices, values.shape[-1]), axis=-1)

@@ -15,9 +15,10 @@ import jax.numpy as jnp
 from purepi.masking import mask_invalid_actions
 from purepi.search import action_selection
 from purepi.search import base
+from purepi.search import compact_tree as compact_lib
 from purepi.search import qtransforms
-from purepi.search import search as search_lib
 from purepi.search import seq_halving
+from purepi.search.search import compact_search
 
 
 def muzero_policy(
@@ -70,7 +71,7 @@ def muzero_policy(
   interior_action_selection_fn = functools.partial(
       action_selection.muzero_action_selection,
       pb_c_base=pb_c_base, pb_c_init=pb_c_init, qtransform=qtransform)
-  search_tree = search_lib.search(
+  compact = compact_search(
       params=params,
       rng_key=search_rng_key,
       root=root,
@@ -81,10 +82,11 @@ def muzero_policy(
       max_depth=max_depth,
       invalid_actions=invalid_actions,
       loop_fn=loop_fn)
-  action_weights = search_tree.summary().visit_probs
+  action_weights = compact_lib.root_view(compact).summary().visit_probs
   action_logits = _apply_temperature(_logits_from_probs(action_weights), temperature)
   action = jax.random.categorical(rng_key, action_logits)
-  return base.PolicyOutput(action=action, action_weights=action_weights, search_tree=search_tree)
+  return base.PolicyOutput(action=action, action_weights=action_weights,
+                           search_tree=compact_lib.to_tree(compact))
 
 
 def gumbel_muzero_policy(
@@ -111,7 +113,7 @@ def gumbel_muzero_policy(
      (`action_selection.gumbel_muzero_interior_action_selection`).
   3. Act: A_{n+1} = argmax over the most visited considered actions of
      g(a) + logits(a) + sigma(completedQ(a))  (Section 3, Algorithm 2).
-  4. Target: pi' = softmax(logits + sigma(completedQ))  (Section 4, Eq. 11),
+  4. Target: pi' = softmax(logits + sigma(completedQ))  (Section 4),
      the improved policy, returned as `action_weights`.
 
   Args:
@@ -136,7 +138,7 @@ def gumbel_muzero_policy(
   rng_key, gumbel_rng_key = jax.random.split(rng_key)
   gumbel = gumbel_scale * jax.random.gumbel(
       gumbel_rng_key, shape=root.prior_logits.shape, dtype=root.prior_logits.dtype)
-  search_tree = search_lib.search(
+  compact = compact_search(
       params=params,
       rng_key=rng_key,
       root=root,
@@ -153,17 +155,20 @@ def gumbel_muzero_policy(
       invalid_actions=invalid_actions,
       extra_data=action_selection.GumbelMuZeroExtraData(root_gumbel=gumbel),
       loop_fn=loop_fn)
-  root_visits = search_tree.summary().visit_counts
+  # The root's statistics come from a one-node view of it: building the whole
+  # `[B, N, A]` tree only for `search_tree` lets XLA skip it when unused.
+  root_tree = compact_lib.root_view(compact)
+  root_visits = root_tree.summary().visit_counts
   # Only the actions that survived Sequential Halving share the largest visit count
   # (fewer valid actions -> different count per batch row).
   considered_visit = jnp.max(root_visits, axis=-1, keepdims=True)
-  completed_qvalues = jax.vmap(qtransform, in_axes=[0, None])(search_tree, search_tree.ROOT_INDEX)
+  completed_qvalues = jax.vmap(qtransform, in_axes=[0, None])(root_tree, root_tree.ROOT_INDEX)
   to_argmax = seq_halving.score_considered(
       considered_visit, gumbel, root.prior_logits, completed_qvalues, root_visits)
   action = action_selection.masked_argmax(to_argmax, invalid_actions)
   improved_logits = mask_invalid_actions(root.prior_logits + completed_qvalues, invalid_actions)
   return base.PolicyOutput(action=action, action_weights=jax.nn.softmax(improved_logits),
-                           search_tree=search_tree)
+                           search_tree=compact_lib.to_tree(compact))
 
 
 def _validate_inputs(root, num_simulations, invalid_actions):

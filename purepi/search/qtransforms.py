@@ -51,11 +51,11 @@ def qtransform_completed_by_mix_value(
 ) -> chex.Array:
   """sigma(completedQ): Gumbel MuZero's transformed completed Q-values.
 
-  completedQ(a) = Q(s, a) if N(a) > 0 else v_mix (Section 4, Eq. 10, with the
+  completedQ(a) = Q(s, a) if N(a) > 0 else v_mix (Section 4, with the
   mixed value of Appendix D, see `compute_mixed_value`; `use_mixed_value=False`
   completes with the raw network value instead). With `rescale_values` the
   completed Q are min-max rescaled to [0, 1] over the actions. Then
-    sigma(q) = (c_visit + max_b N(b)) * c_scale * q          (Section 3.3, Eq. 8)
+    sigma(q) = (c_visit + max_b N(b)) * c_scale * q          (Section 3.3)
   with c_visit = `maxvisit_init` and c_scale = `value_scale`.
 
   Returns:
@@ -76,7 +76,7 @@ def qtransform_completed_by_mix_value(
 
 
 def sigma_scale(qvalues, visit_counts, maxvisit_init, value_scale):
-  """sigma(q) = (c_visit + max_b N(b)) * c_scale * q  (Section 3.3, Eq. 8). Shapes `[num_actions]`."""
+  """sigma(q) = (c_visit + max_b N(b)) * c_scale * q  (Section 3.3). Shapes `[num_actions]`."""
   visit_scale = maxvisit_init + jnp.max(visit_counts, axis=-1)
   return visit_scale * value_scale * qvalues
 
@@ -89,7 +89,7 @@ def rescale_to_unit_interval(qvalues, epsilon):
 
 
 def complete_qvalues(qvalues, visit_counts, value):
-  """completedQ(a) = Q(a) if N(a) > 0 else `value` (Section 4, Eq. 10).
+  """completedQ(a) = Q(a) if N(a) > 0 else `value` (Section 4).
 
   Args:
     qvalues: `[num_actions]` Q(s, a), meaningless where N(a) = 0.
@@ -100,7 +100,7 @@ def complete_qvalues(qvalues, visit_counts, value):
 
 
 def compute_mixed_value(raw_value, qvalues, visit_counts, prior_probs):
-  """The mixed value v_mix of Appendix D (Eq. 33).
+  """The mixed value v_mix of Appendix D.
 
     v_mix = (v_hat + (sum_b N(b)) * sum_{a: N(a)>0} pi(a) Q(a) / sum_{b: N(b)>0} pi(b))
             / (1 + sum_b N(b))

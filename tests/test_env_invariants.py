@@ -1,0 +1,200 @@
+"""Properties of purepi.env that hold on any instance and any action sequence.
+
+Hypothesis draws seeds and action choices; each environment configuration is
+jitted once (module-scoped) and every example runs through that one compiled
+function, then numpy checks every step of the episode.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import purepi.env as purepi_env
+
+CONFIGS = {
+    "default": dict(max_num_items=20, max_num_ems=40, obs_num_ems=40),
+    # Few EMS slots and a partial observation: the EMS buffer overflows.
+    "few_slots": dict(max_num_items=10, max_num_ems=8, obs_num_ems=6),
+}
+NO_INVALID_ACTION = -1
+
+
+def make_env(config):
+  generator = purepi_env.RandomGenerator(config["max_num_items"], config["max_num_ems"], split_num_same_items=2)
+  return purepi_env.BinPack(generator, obs_num_ems=config["obs_num_ems"], normalize_dimensions=False)
+
+
+def episode_runner(env):
+  """jit(seed, choices [T], invalid_step) -> per-step (state, timestep, action), first step included.
+
+  At step t the action is the `choices[t]`-th valid action (mod their number), or at
+  `invalid_step` the first invalid one.
+  """
+  num_steps = env.generator.max_num_items + 2
+
+  def run(seed, choices, invalid_step):
+    state, timestep = env.reset(jax.random.PRNGKey(seed))
+
+    def step(carry, inputs):
+      state, _ = carry
+      t, choice = inputs
+      flat_mask = state.action_mask.reshape(-1)
+      valid_rank = jnp.cumsum(flat_mask) - 1
+      nth_valid = jnp.argmax(flat_mask & (valid_rank == choice % jnp.maximum(jnp.sum(flat_mask), 1)))
+      flat = jnp.where(t == invalid_step, jnp.argmin(flat_mask), nth_valid)
+      action = jnp.stack([flat // state.action_mask.shape[1], flat % state.action_mask.shape[1]]).astype(jnp.int32)
+      next_state, next_timestep = env.step(state, action)
+      return (next_state, next_timestep), (next_state, next_timestep, action)
+
+    _, steps = jax.lax.scan(step, (state, timestep), (jnp.arange(num_steps), choices))
+    return (state, timestep), steps
+
+  return jax.jit(run), num_steps
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def runner(request):
+  env = make_env(CONFIGS[request.param])
+  run, num_steps = episode_runner(env)
+  return env, run, num_steps
+
+
+def boxes(space):
+  """[N, 3] lower and upper corners as int64 arrays."""
+  lower = np.stack([np.asarray(space.x1), np.asarray(space.y1), np.asarray(space.z1)], -1).astype(np.int64)
+  upper = np.stack([np.asarray(space.x2), np.asarray(space.y2), np.asarray(space.z2)], -1).astype(np.int64)
+  return lower, upper
+
+
+def overlaps(lower_a, upper_a, lower_b, upper_b):
+  """[A, B]: the boxes share volume."""
+  return np.all((np.maximum(lower_a[:, None], lower_b[None]) < np.minimum(upper_a[:, None], upper_b[None])), -1)
+
+
+def inside(lower_a, upper_a, lower_b, upper_b):
+  """[A, B]: box a lies inside box b."""
+  return np.all((lower_a[:, None] >= lower_b[None]) & (upper_a[:, None] <= upper_b[None]), -1)
+
+
+def check_state(state, obs_num_ems):
+  container_lower, container_upper = (corner[0] for corner in boxes(jax.tree.map(lambda c: np.reshape(c, 1), state.container)))
+  item_lengths = np.stack([np.asarray(length) for length in state.items], -1).astype(np.int64)
+  placed = np.asarray(state.items_placed)
+  location = np.stack([np.asarray(c) for c in state.items_location], -1).astype(np.int64)
+  item_lower, item_upper = location[placed], location[placed] + item_lengths[placed]
+
+  # Placed items lie in the container and never overlap.
+  assert np.all(item_lower >= container_lower) and np.all(item_upper <= container_upper)
+  item_overlap = overlaps(item_lower, item_upper, item_lower, item_upper)
+  assert not np.any(item_overlap & ~np.eye(len(item_lower), dtype=bool)), "placed items overlap"
+
+  # Every EMS is empty, lies in the container, and is not strictly inside another EMS.
+  ems_lower, ems_upper = boxes(state.ems)
+  ems_mask = np.asarray(state.ems_mask)
+  ems_lower, ems_upper = ems_lower[ems_mask], ems_upper[ems_mask]
+  assert np.all(ems_lower < ems_upper), "an EMS is empty"
+  assert np.all(ems_lower >= container_lower) and np.all(ems_upper <= container_upper)
+  assert not np.any(overlaps(ems_lower, ems_upper, item_lower, item_upper)), "an EMS overlaps a placed item"
+  ems_inside = inside(ems_lower, ems_upper, ems_lower, ems_upper)
+  assert not np.any(ems_inside & ~ems_inside.T), "an EMS lies strictly inside another"
+
+  # action_mask[e, i] iff item i exists, is unplaced and fits in observed EMS e.
+  shown = np.asarray(state.sorted_ems_indexes)[:obs_num_ems]
+  obs_lower, obs_upper = (corner[shown] for corner in boxes(state.ems))
+  fits = np.all(item_lengths[None] <= (obs_upper - obs_lower)[:, None], -1)
+  expected = fits & np.asarray(state.ems_mask)[shown][:, None] & (np.asarray(state.items_mask) & ~placed)[None]
+  np.testing.assert_array_equal(np.asarray(state.action_mask), expected)
+  return np.prod(item_lengths[placed], -1).sum() / np.prod(container_upper - container_lower)
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**31 - 1), choice_seed=st.integers(0, 2**31 - 1),
+       invalid_step=st.one_of(st.just(NO_INVALID_ACTION), st.integers(0, 21)))
+def test_episode_invariants(runner, seed, choice_seed, invalid_step):
+  env, run, num_steps = runner
+  choices = np.random.default_rng(choice_seed).integers(0, 1000, num_steps)
+  (first_state, first_timestep), (states, timesteps, actions) = jax.device_get(
+      run(seed, jnp.asarray(choices, jnp.int32), min(invalid_step, num_steps - 1)))
+  at = lambda tree, t: jax.tree.map(lambda leaf: leaf[t], tree)
+
+  assert check_state(first_state, env.obs_num_ems) == 0.0
+  previous_state, previous_timestep, total_reward = first_state, first_timestep, 0.0
+  for t in range(num_steps):
+    if previous_timestep.step_type == purepi_env.StepType.LAST:
+      break
+    state, timestep = at(states, t), at(timesteps, t)
+    utilization = check_state(state, env.obs_num_ems)
+    total_reward += float(timestep.reward)
+    np.testing.assert_allclose(timestep.extras["volume_utilization"], utilization, rtol=1e-5)
+    np.testing.assert_allclose(total_reward, utilization, rtol=1e-5, atol=1e-6)
+    if timestep.extras["invalid_action"]:
+      # An invalid action changes nothing and ends the episode.
+      assert not previous_state.action_mask[tuple(actions[t])]
+      jax.tree.map(np.testing.assert_array_equal, state, previous_state)
+      assert timestep.step_type == purepi_env.StepType.LAST and timestep.reward == 0 and timestep.discount == 0
+    else:
+      assert int(timestep.extras["packed_items"]) == int(previous_timestep.extras["packed_items"]) + 1
+      assert timestep.last() == (not state.action_mask.any())
+    previous_state, previous_timestep = state, timestep
+  assert previous_timestep.step_type == purepi_env.StepType.LAST, "each valid step places an item, so episodes end"
+
+
+@pytest.fixture(scope="module")
+def solution_replay():
+  """jit(seed) -> (solution, final time step) of placing each item where `generate_solution` has it."""
+  env = make_env(CONFIGS["default"])
+
+  def replay(seed):
+    key = jax.random.PRNGKey(seed)
+    solution = env.generator.generate_solution(key)
+    state, timestep = env.reset(key)
+    where = solution.items_location
+    # Placing items in lexicographic (x, y, z) order of their corners, each corner
+    # is then the corner of an EMS: the room below, left and behind it is filled.
+    unused = jnp.iinfo(jnp.int32).max
+    order = jnp.lexsort(tuple(jnp.where(solution.items_mask, coord, unused) for coord in (where.z, where.y, where.x)))
+
+    def place(carry, item):
+      state, timestep = carry
+      shown = state.sorted_ems_indexes[:env.obs_num_ems]
+      at_corner = ((state.ems.x1[shown] == where.x[item]) & (state.ems.y1[shown] == where.y[item])
+                   & (state.ems.z1[shown] == where.z[item]))
+      action = jnp.stack([jnp.argmax(at_corner & state.action_mask[:, item]), item]).astype(jnp.int32)
+      running = ~timestep.last()
+      stepped = env.step(state, action)
+      return jax.tree.map(lambda new, old: jnp.where(running, new, old), stepped, (state, timestep)), None
+
+    (_, timestep), _ = jax.lax.scan(place, (state, timestep), order)
+    return solution, timestep
+
+  return jax.jit(replay)
+
+
+@given(seed=st.integers(0, 2**31 - 1))
+def test_random_instances_fill_the_container_exactly(solution_replay, seed):
+  solution, timestep = jax.device_get(solution_replay(seed))
+  lengths = np.stack([np.asarray(length) for length in solution.items], -1).astype(np.int64)
+  container = np.array([solution.container.x2, solution.container.y2, solution.container.z2], np.int64)
+  assert np.prod(lengths[solution.items_mask], -1).sum() == np.prod(container)
+  assert not timestep.extras["invalid_action"]
+  assert timestep.extras["packed_items"] == solution.items_mask.sum()
+  np.testing.assert_allclose(timestep.extras["volume_utilization"], 1.0, rtol=1e-6)
+
+
+def test_specs_describe_observations_and_actions():
+  for normalize in (True, False):
+    env = purepi_env.BinPack(normalize_dimensions=normalize)
+    _, timestep = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    env.observation_spec.validate(timestep.observation)
+    placeholder = env.observation_spec.generate_value()
+    assert jax.tree.map(jnp.shape, placeholder) == jax.tree.map(jnp.shape, timestep.observation)
+    assert jax.tree.map(jnp.dtype, placeholder) == jax.tree.map(jnp.dtype, timestep.observation)
+  assert env.action_spec.shape == (2,) and env.action_spec.dtype == jnp.int32
+  np.testing.assert_array_equal(env.action_spec.maximum, [env.obs_num_ems - 1, env.generator.max_num_items - 1])
+  env.action_spec.validate(jnp.array([3, 5], jnp.int32))
+  with pytest.raises(ValueError, match="outside"):
+    env.action_spec.validate(jnp.array([env.obs_num_ems, 0], jnp.int32))
+  with pytest.raises(ValueError, match="dtype"):
+    env.observation_spec.ems_mask.validate(jnp.zeros(env.obs_num_ems, jnp.int32))

@@ -1,0 +1,110 @@
+"""Benchmarks: purepi next to its reference library, in one process, on the same inputs.
+
+  python -m third_party_parity.bench env [--batch_size=1024] [--repeats=5]
+  python -m third_party_parity.bench search [--repeats=5]
+
+Each benchmark prints compile time apart from run time, the speed of each side
+and their ratio, after checking that both computed the same thing. Add one by
+writing `bench_<name>(args)` and an entry in `BENCHMARKS` (and its flags in
+`add_arguments`).
+"""
+import argparse
+import time
+import warnings
+
+import jax
+import numpy as np
+
+from third_party_parity.bench_search import bench_search
+
+
+def _timed_compile(fn, *args):
+  start = time.perf_counter()
+  compiled = jax.jit(fn).lower(*args).compile()
+  return compiled, time.perf_counter() - start
+
+
+def _best_time(compiled, args, repeats):
+  """Fastest of `repeats` runs, in seconds, and the last result."""
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    result = jax.block_until_ready(compiled(*args))
+    times.append(time.perf_counter() - start)
+  return min(times), result
+
+
+def bench_env(args):
+  """Steps `batch_size` episodes of Jumanji's BinPack-v2 and of purepi's, same actions."""
+  import jumanji
+  from third_party_parity.test_env_parity import assert_same, random_valid_action
+  import purepi.env
+
+  # Jumanji's EMS update writes float32 into int32 arrays, which JAX flags at trace time.
+  warnings.filterwarnings("ignore", "scatter inputs have incompatible types", FutureWarning)
+
+  theirs = jumanji.make("BinPack-v2")
+  ours = purepi.env.BinPack()
+  num_steps = ours.generator.max_num_items
+  keys = jax.random.split(jax.random.PRNGKey(args.seed), args.batch_size)
+
+  # The actions: random valid ones, recorded once from purepi's episodes.
+  def record_actions(keys):
+    state, timestep = jax.vmap(ours.reset)(keys)
+
+    def one_step(carry, step_key):
+      state, timestep = carry
+      action = jax.vmap(random_valid_action)(jax.random.split(step_key, args.batch_size), timestep.observation)
+      return jax.vmap(ours.step)(state, action), action
+
+    _, actions = jax.lax.scan(one_step, (state, timestep), jax.random.split(jax.random.PRNGKey(1), num_steps))
+    return actions
+
+  actions = jax.jit(record_actions)(keys)
+
+  def replay(env):
+    """(keys, actions) -> (final states, every time step), as a rollout would collect."""
+    def run(keys, actions):
+      state, _ = jax.vmap(env.reset)(keys)
+
+      def step(state, action):
+        state, timestep = jax.vmap(env.step)(state, action)
+        return state, timestep
+
+      return jax.lax.scan(step, state, actions)
+    return run
+
+  print(f"env benchmark: {args.batch_size} episodes x {num_steps} steps, jax {jax.__version__}, "
+        f"{jax.devices()[0].platform}, best of {args.repeats}", flush=True)
+  results, speeds = {}, {}
+  for name, env in (("jumanji", theirs), ("purepi", ours)):
+    compiled, compile_s = _timed_compile(replay(env), keys, actions)
+    run_s, results[name] = _best_time(compiled, (keys, actions), args.repeats)
+    speeds[name] = args.batch_size * num_steps / run_s
+    print(f"  {name:8s} compile {compile_s:6.2f} s   run {run_s * 1e3:8.1f} ms   {speeds[name]:12,.0f} steps/s", flush=True)
+  assert_same(results["purepi"], results["jumanji"], "trajectory")
+  packed = np.asarray(results["purepi"][1].extras["packed_items"][-1])
+  print(f"  identical results (final states; observations, rewards, discounts, extras of every step); "
+        f"mean items packed {packed.mean():.2f}")
+  print(f"  speed-up purepi / jumanji: {speeds['purepi'] / speeds['jumanji']:.1f}x")
+
+
+BENCHMARKS = {"env": bench_env, "search": bench_search}
+
+
+def add_arguments(parser):
+  parser.add_argument("--batch_size", type=int, default=1024)
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--seed", type=int, default=0)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
+  add_arguments(parser)
+  args = parser.parse_args()
+  BENCHMARKS[args.benchmark](args)
+
+
+if __name__ == "__main__":
+  main()
