@@ -6,6 +6,7 @@ here), so a flag file, the checkpointed config and the code read the same names.
 import dataclasses
 from typing import Tuple
 
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare")
 
 
@@ -33,6 +34,8 @@ class Config:
   training_batch_size: int = _field(256, "Minibatch size of a gradient step (all devices).")
   num_epochs: int = _field(1, "Passes over the collected data per iteration.")
   learning_rate: float = _field(1e-3, "Adam learning rate.")
+  learning_rate_schedule: str = _field(
+      "constant", "constant, or cosine: decay to 0 over num_iterations' gradient steps.")
   max_grad_norm: float = _field(1.0, "Global-norm gradient clipping.")
   value_loss_weight: float = _field(1.0, "Weight of the value regression loss.")
 
@@ -90,6 +93,9 @@ def validate(config: Config) -> None:
   require(config.obs_num_ems <= config.max_num_ems,
           f"--obs_num_ems={config.obs_num_ems} cannot exceed --max_num_ems={config.max_num_ems}")
   require(config.learning_rate > 0, f"--learning_rate must be positive, got {config.learning_rate}")
+  require(config.learning_rate_schedule in LEARNING_RATE_SCHEDULES,
+          f"--learning_rate_schedule={config.learning_rate_schedule!r} is not one of "
+          f"{', '.join(LEARNING_RATE_SCHEDULES)}")
   require(config.max_grad_norm > 0, f"--max_grad_norm must be positive, got {config.max_grad_norm}")
   require(0.0 <= config.discount <= 1.0, f"--discount must be in [0, 1], got {config.discount}")
   require(0.0 <= config.gae_lambda <= 1.0, f"--gae_lambda must be in [0, 1], got {config.gae_lambda}")

@@ -114,7 +114,9 @@ def test_pmap_update_over_two_devices_equals_one_device(minibatch_setup):
 
 def test_update_without_valid_steps_changes_nothing(minibatch_setup):
   network, minibatch, state = minibatch_setup
-  train_step = distill.make_train_step(network, distill.make_optimizer(TINY), value_loss_weight=1.0)
+  optimizer = optax.adam(1e-3)
+  state = experiment.TrainState(state.params, optimizer.init(state.params))
+  train_step = distill.make_train_step(network, optimizer, value_loss_weight=1.0)
   devices = jax.local_devices()[:1]
   padding_only = minibatch._replace(valid=jnp.zeros_like(minibatch.valid))
   new_state, _ = jax.pmap(train_step, axis_name=experiment.AXIS_NAME, devices=devices)(
@@ -202,3 +204,20 @@ def test_metrics_past_the_checkpoint_are_dropped(tmp_path):
     experiment.append_metrics(path, {"iteration": iteration})
   experiment.drop_metrics_after(path, 2)
   assert [record["iteration"] for record in experiment.read_metrics(path)] == [1, 2]
+
+
+def test_cosine_schedule_reaches_zero_after_the_last_iteration():
+  config = dataclasses.replace(TINY, learning_rate=0.1, learning_rate_schedule="cosine",
+                               num_iterations=2)
+  layout = experiment.BatchLayout(episodes_per_device=1, num_steps=5, num_minibatches=3,
+                                  minibatch_per_device=1)
+  optimizer = distill.make_optimizer(config, layout)
+  params = jnp.zeros(2)
+  opt_state = optimizer.init(params)
+  step_sizes = []
+  for _ in range(7):
+    updates, opt_state = optimizer.update(jnp.ones(2), opt_state, params)
+    step_sizes.append(float(jnp.abs(updates[0])))
+  np.testing.assert_allclose(step_sizes[0], 0.1, rtol=1e-4)  # Adam's first step is the rate.
+  assert all(later < earlier for earlier, later in zip(step_sizes[:6], step_sizes[1:6]))
+  assert step_sizes[6] == 0.0

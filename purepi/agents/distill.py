@@ -47,9 +47,19 @@ def _entropy(probabilities):
   return -jnp.sum(probabilities * safe_log, axis=-1)
 
 
-def make_optimizer(config) -> optax.GradientTransformation:
-  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                     optax.adam(config.learning_rate))
+def make_optimizer(config, layout) -> optax.GradientTransformation:
+  """Adam after global-norm clipping; `cosine` decays the rate to 0 by the last iteration.
+
+  The schedule counts Adam's steps, at most `num_epochs * layout.num_minibatches`
+  per iteration; skipped all-padding minibatches do not count, so a cosine
+  schedule ends a little above 0.
+  """
+  learning_rate = config.learning_rate
+  if config.learning_rate_schedule == "cosine":
+    steps_per_iteration = config.num_epochs * layout.num_minibatches
+    learning_rate = optax.cosine_decay_schedule(
+        config.learning_rate, decay_steps=config.num_iterations * steps_per_iteration)
+  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate))
 
 
 def monte_carlo_returns(rewards, discounts, valid, discount: float = 1.0) -> jax.Array:
@@ -123,7 +133,7 @@ def make_train_step(network, optimizer, value_loss_weight: float):
 def make_algorithm(config, env, network) -> Algorithm:
   """Search distillation's init, collect and update for `run_experiment`."""
   layout = batch_layout(config, env)
-  optimizer = make_optimizer(config)
+  optimizer = make_optimizer(config, layout)
   train_step = make_train_step(network, optimizer, config.value_loss_weight)
 
   def init(key):

@@ -229,7 +229,7 @@ def make_algorithm(config, env, network) -> Algorithm:
   """PPO's init, collect and update for `run_experiment`."""
   validate(config)
   layout = batch_layout(config, env)
-  optimizer = make_optimizer(config)
+  optimizer = make_optimizer(config, layout)
   train_step = make_train_step(network, optimizer, config)
 
   def init(key):
