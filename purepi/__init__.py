@@ -1,10 +1,17 @@
 """purepi: policy iteration via search distillation for 3D bin packing, in pure JAX.
 
-Subpackages, each importable on its own:
-  purepi.env       the EMS BinPack environment (Jumanji BinPack-v2 semantics)
-  purepi.search    batched Gumbel MuZero / MuZero tree search (mctx semantics)
-  purepi.networks  the Flax policy-value transformer
-  purepi.agents    heuristics, rollouts, the distillation and PPO trainers
+Subpackages, each importable on its own, from the bottom up (a package imports
+only packages above it in this list):
+  purepi.env         the EMS BinPack environment (Jumanji BinPack-v2 semantics)
+  purepi.search      batched Gumbel MuZero / MuZero tree search (mctx semantics)
+  purepi.networks    the Flax policy-value transformer
+  purepi.policies    the one rollout loop; search, greedy and heuristic policies
+  purepi.evaluation  the held-out protocol, evaluator, baselines, reports, comparison
+  purepi.training    the shared update machinery, devices, workdir, checkpoints, the loop
+  purepi.agents      the trainers: search distillation and PPO (collect, loss, update)
+  purepi.cli         the command line behind run.py and its tools (inspect, eval, ...)
+`purepi.masking` (the one masking rule) and `purepi.config` (every setting) sit
+below all of them.
 """
 
 __version__ = "0.1.0"

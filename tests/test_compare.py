@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from purepi.agents import compare
+from purepi.cli.evaluate import compare_main
+from purepi.evaluation import compare
 from purepi.config import Config
 
 BASELINES = {
@@ -42,7 +43,7 @@ def test_compare_writes_plot_and_table_with_one_row_per_method(tmp_path):
       _write_workdir(tmp_path / "ppo_0", "ppo", 0.80, 5.0, with_baselines=False),
   )
   out = tmp_path / "comparison"
-  compare.main(Config(mode="compare", workdir=str(out), workdirs=workdirs))
+  compare_main(Config(mode="compare", workdir=str(out), workdirs=workdirs))
 
   png = (out / "comparison.png").read_bytes()
   assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
@@ -85,14 +86,14 @@ def test_workdir_without_metrics_is_a_clear_error(tmp_path):
   (tmp_path / "empty").mkdir()
   (tmp_path / "empty" / "config.json").write_text(json.dumps({"mode": "ppo"}))
   with pytest.raises(ValueError, match="metrics.jsonl does not exist"):
-    compare.main(Config(mode="compare", workdir=str(tmp_path / "out"),
+    compare_main(Config(mode="compare", workdir=str(tmp_path / "out"),
                         workdirs=(str(tmp_path / "empty"),)))
 
 
 def test_workdir_without_evaluation_rows_is_a_clear_error(tmp_path):
   workdir = _write_workdir(tmp_path / "early", "distill", 0.9, 10.0, num_iterations=1)
   with pytest.raises(ValueError, match="no evaluation rows"):
-    compare.main(Config(mode="compare", workdir=str(tmp_path / "out"), workdirs=(workdir,)))
+    compare_main(Config(mode="compare", workdir=str(tmp_path / "out"), workdirs=(workdir,)))
 
 
 def test_malformed_metrics_line_names_the_line(tmp_path):

@@ -8,8 +8,12 @@ import numpy as np
 import optax
 import pytest
 
-from purepi.agents import distill, experiment
-from purepi.agents.evaluation import make_env
+from purepi.agents import distill
+from purepi.cli import evaluate
+from purepi.evaluation.protocol import make_env
+from purepi.training import algorithm, checkpoints
+from purepi.training import devices as device_lib
+from purepi.training import workdir as workdir_lib
 from purepi.config import Config
 from purepi.networks import make_network
 from tests.trainer_runs import (TIMING_KEYS, run_and_read_metrics, straight_and_resumed,
@@ -92,15 +96,15 @@ def test_pmap_update_over_two_devices_equals_one_device(minibatch_setup):
   # first step is about sign(gradient), which turns float noise in near-zero
   # gradients into full-size differences.)
   optimizer = optax.sgd(1.0)
-  state = experiment.TrainState(state.params, optimizer.init(state.params))
+  state = algorithm.TrainState(state.params, optimizer.init(state.params))
   train_step = distill.make_train_step(network, optimizer, value_loss_weight=0.5)
 
   def run_on(device_subset):
     count = len(device_subset)
-    step = jax.pmap(train_step, axis_name=experiment.AXIS_NAME, devices=device_subset)
+    step = jax.pmap(train_step, axis_name=device_lib.AXIS_NAME, devices=device_subset)
     split = jax.tree.map(lambda leaf: leaf.reshape((count, -1) + leaf.shape[1:]), minibatch)
-    new_state, metrics = step(experiment.replicate(state, device_subset), split)
-    return experiment.unreplicate(new_state), experiment.unreplicate(metrics)
+    new_state, metrics = step(device_lib.replicate(state, device_subset), split)
+    return device_lib.unreplicate(new_state), device_lib.unreplicate(metrics)
 
   state_one, metrics_one = run_on(devices[:1])
   state_two, metrics_two = run_on(devices)
@@ -115,23 +119,23 @@ def test_pmap_update_over_two_devices_equals_one_device(minibatch_setup):
 def test_update_without_valid_steps_changes_nothing(minibatch_setup):
   network, minibatch, state = minibatch_setup
   optimizer = optax.adam(1e-3)
-  state = experiment.TrainState(state.params, optimizer.init(state.params))
+  state = algorithm.TrainState(state.params, optimizer.init(state.params))
   train_step = distill.make_train_step(network, optimizer, value_loss_weight=1.0)
   devices = jax.local_devices()[:1]
   padding_only = minibatch._replace(valid=jnp.zeros_like(minibatch.valid))
-  new_state, _ = jax.pmap(train_step, axis_name=experiment.AXIS_NAME, devices=devices)(
-      experiment.replicate(state, devices), jax.tree.map(lambda leaf: leaf[None], padding_only))
-  jax.tree.map(np.testing.assert_array_equal, experiment.unreplicate(new_state), state)
+  new_state, _ = jax.pmap(train_step, axis_name=device_lib.AXIS_NAME, devices=devices)(
+      device_lib.replicate(state, devices), jax.tree.map(lambda leaf: leaf[None], padding_only))
+  jax.tree.map(np.testing.assert_array_equal, device_lib.unreplicate(new_state), state)
 
 
 def _run(workdir, **overrides):
-  return run_and_read_metrics(distill.main, TINY, workdir, **overrides)
+  return run_and_read_metrics(TINY, workdir, **overrides)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("distill")
-  return (root,) + straight_and_resumed(distill.main, TINY, root)
+  return (root,) + straight_and_resumed(TINY, root)
 
 
 def test_one_tiny_run_writes_the_workdir(runs):
@@ -169,26 +173,25 @@ def test_resumed_run_continues_the_same_run(runs):
 
 def test_checkpoint_holds_the_final_params(runs, minibatch_setup):
   root, _, _ = runs
-  params, run_config = experiment.load_params(str(root / "a"))
+  params, run_config = checkpoints.load_params(str(root / "a"))
   assert run_config.num_iterations == 2
   _, _, initial_state = minibatch_setup
   assert jax.tree.structure(params) == jax.tree.structure(initial_state.params)
-  checkpointer = experiment.Checkpointer(root / "a" / "checkpoints")
+  checkpointer = checkpoints.Checkpointer(root / "a" / "checkpoints")
   first = checkpointer.restore(iteration=1)
   assert int(first["iteration"]) == 1
   assert int(checkpointer.restore()["env_steps"]) > int(first["env_steps"])
 
 
 def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
-  from purepi.agents import evaluation
   root, straight, _ = runs
   config = dataclasses.replace(TINY, checkpoint=str(root / "a"), workdir=str(tmp_path))
-  evaluation.main(config)
+  evaluate.eval_main(config)
   table = capsys.readouterr().out
   greedy_row = next(line for line in table.splitlines() if line.startswith("| network, greedy"))
   assert f"{straight[1]['eval_greedy_utilization']:.4f}" in greedy_row
   assert "| tightest_fit |" in table
-  evaluation.render_main(dataclasses.replace(config, num_renders=2))
+  evaluate.render_main(dataclasses.replace(config, num_renders=2))
   assert len(list((tmp_path / "renders").glob("*.png"))) == 2
 
 
@@ -201,17 +204,17 @@ def test_resuming_with_other_settings_is_refused(runs):
 def test_metrics_past_the_checkpoint_are_dropped(tmp_path):
   path = tmp_path / "metrics.jsonl"
   for iteration in (1, 2, 3):
-    experiment.append_metrics(path, {"iteration": iteration})
-  experiment.drop_metrics_after(path, 2)
-  assert [record["iteration"] for record in experiment.read_metrics(path)] == [1, 2]
+    workdir_lib.append_metrics(path, {"iteration": iteration})
+  workdir_lib.drop_metrics_after(path, 2)
+  assert [record["iteration"] for record in workdir_lib.read_metrics(path)] == [1, 2]
 
 
 def test_cosine_schedule_reaches_zero_after_the_last_iteration():
   config = dataclasses.replace(TINY, learning_rate=0.1, learning_rate_schedule="cosine",
                                num_iterations=2)
-  layout = experiment.BatchLayout(episodes_per_device=1, num_steps=5, num_minibatches=3,
+  layout = algorithm.BatchLayout(episodes_per_device=1, num_steps=5, num_minibatches=3,
                                   minibatch_per_device=1)
-  optimizer = distill.make_optimizer(config, layout)
+  optimizer = algorithm.make_optimizer(config, layout)
   params = jnp.zeros(2)
   opt_state = optimizer.init(params)
   step_sizes = []

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purepi.agents import heuristics
-from purepi.agents.rollout import rollout
+from purepi.evaluation import baselines
+from purepi.policies import heuristics
+from purepi.policies.rollout import rollout
 from purepi.env import BinPack, Item, Observation, RandomGenerator, Space
 from purepi.env.timestep import restart
 
@@ -144,7 +145,7 @@ def test_heuristic_episodes_on_the_env_take_no_invalid_action(small_env):
 
 def test_baseline_table_summarizes_every_heuristic(small_env):
   instance_keys = jax.random.split(jax.random.PRNGKey(3), 16)
-  table = heuristics.baseline_table(small_env, instance_keys, jax.random.PRNGKey(4))
+  table = baselines.baseline_table(small_env, instance_keys, jax.random.PRNGKey(4))
   assert list(table) == list(heuristics.HEURISTICS)
   for summary in table.values():
     assert set(summary) == {"mean", "ci95", "perfect_fraction"}
@@ -154,7 +155,7 @@ def test_baseline_table_summarizes_every_heuristic(small_env):
 
 
 def test_summarize_counts_perfect_packings_up_to_float_rounding():
-  summary = heuristics.summarize([1.0000001, 0.9999995, 0.99, 0.5])
+  summary = baselines.summarize([1.0000001, 0.9999995, 0.99, 0.5])
   assert summary["perfect_fraction"] == 0.5
   assert np.isclose(summary["mean"], np.mean([1.0000001, 0.9999995, 0.99, 0.5]))
 

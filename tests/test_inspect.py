@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from purepi import config as config_lib
-from purepi.agents import inspect as inspect_lib
-from purepi.agents import search_policy
-from purepi.agents.evaluation import make_env
+from purepi.cli import inspect as inspect_lib
+from purepi.cli import search_trace
+from purepi.evaluation.protocol import make_env
+from purepi.policies import search_policy
+from purepi.policies.rollout import flat_invalid_actions
 
 SMALL = dict(mode="inspect", max_num_items=6, obs_num_ems=8, max_num_ems=12, num_simulations=8,
              max_num_considered_actions=4, inspect_num_steps=1, seed=3)
@@ -60,7 +62,7 @@ def test_report_has_every_section_in_order(inspected):
 
 def test_considered_actions_are_the_top_k_of_logits_plus_gumbel_among_valid(inspected):
   config, _, _, timestep, output, report = inspected
-  tree = inspect_lib.first_tree(output)
+  tree = search_trace.first_tree(output)
   valid = np.asarray(timestep.observation.action_mask[0]).reshape(-1)
   k = min(config.max_num_considered_actions, int(valid.sum()))
   logits = np.asarray(inspect_lib.UniformPrior().apply((), timestep.observation)[0][0])
@@ -76,9 +78,9 @@ def test_phase_visits_sum_to_num_simulations(inspected):
   config, *_, output, report = inspected
   visits_in_phase = [int(row[-4]) for row in table_rows(sections(report)[2])]
   assert sum(visits_in_phase) == config.num_simulations
-  tree = inspect_lib.first_tree(output)
-  trace = inspect_lib.trace_simulations(tree)
-  records = inspect_lib.reconstruct_phases(tree, trace, config.max_num_considered_actions)
+  tree = search_trace.first_tree(output)
+  trace = search_trace.trace_simulations(tree)
+  records = search_trace.reconstruct_phases(tree, trace, config.max_num_considered_actions)
   assert len(records) > 1  # the small config halves at least once
   for record in records:
     assert sum(row.visits_in_phase for row in record.rows) == len(record.phase.considered_visits)
@@ -87,14 +89,14 @@ def test_phase_visits_sum_to_num_simulations(inspected):
 
 def test_reconstruction_agrees_with_the_final_tree(inspected):
   config, *_, output, _ = inspected
-  tree = inspect_lib.first_tree(output)
-  trace = inspect_lib.trace_simulations(tree)
-  rewound = inspect_lib.root_after(tree, trace, config.num_simulations)
+  tree = search_trace.first_tree(output)
+  trace = search_trace.trace_simulations(tree)
+  rewound = search_trace.root_after(tree, trace, config.num_simulations)
   np.testing.assert_array_equal(rewound.children_visits[0], tree.children_visits[0])
   visited = tree.children_visits[0] > 0
   np.testing.assert_allclose(rewound.children_values[0][visited], tree.children_values[0][visited], rtol=1e-5)
   # Sigma of the rewound final root is what the policy used for its improved policy.
-  _, sigma, _ = inspect_lib.root_scores(rewound)
+  _, sigma, _ = search_trace.root_scores(rewound)
   improved = jax.nn.softmax(jnp.where(tree.root_invalid_actions.astype(bool), -jnp.inf,
                                       tree.children_prior_logits[0] + sigma))
   np.testing.assert_allclose(improved, output.action_weights[0], atol=1e-6)
@@ -102,8 +104,8 @@ def test_reconstruction_agrees_with_the_final_tree(inspected):
 
 def test_dot_file_holds_every_used_node_and_edge(inspected, tmp_path):
   config, *_, output, _ = inspected
-  tree = inspect_lib.first_tree(output)
-  dot_text = inspect_lib.tree_to_dot(tree, config.max_num_items, int(output.action[0]))
+  tree = search_trace.first_tree(output)
+  dot_text = search_trace.tree_to_dot(tree, config.max_num_items, int(output.action[0]))
   nodes = re.findall(r"^  n(\d+) \[label=", dot_text, flags=re.MULTILINE)
   edges = re.findall(r"^  n(\d+) -> n(\d+) \[label=", dot_text, flags=re.MULTILINE)
   assert len(nodes) == int(np.sum(tree.node_visits > 0)) == config.num_simulations + 1
@@ -131,7 +133,7 @@ def test_recurrent_fn_ends_the_episode_with_discount_and_value_zero(inspected):
       return logits, jnp.ones_like(value)
 
   recurrent_fn = jax.jit(search_policy.make_recurrent_fn(env, ValueOne(), discount=1.0))
-  invalid = search_policy.flat_invalid_actions(timestep.observation)[0]
+  invalid = flat_invalid_actions(timestep.observation)[0]
   valid_action, invalid_action = int(jnp.argmin(invalid)), int(jnp.argmax(invalid))
   running = search_policy.SearchEmbedding(state, jnp.zeros([1], bool))
   output, after_valid = recurrent_fn((), jax.random.PRNGKey(0), jnp.array([valid_action]), running)
@@ -152,10 +154,9 @@ def test_too_many_greedy_steps_is_a_clear_error():
     config_lib.validate(dataclasses.replace(config, inspect_num_steps=-1))
 
 
-def test_checkpoint_without_the_network_package_is_a_clear_error(monkeypatch):
-  monkeypatch.setitem(sys.modules, "purepi.networks", None)  # makes `from purepi import networks` fail
-  config = config_lib.Config(**dict(SMALL, checkpoint="workdirs/none"))
-  with pytest.raises(ValueError, match="--checkpoint needs the trained network"):
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+  config = config_lib.Config(**dict(SMALL, checkpoint=str(tmp_path / "none")))
+  with pytest.raises(FileNotFoundError, match="is neither a workdir with checkpoints/"):
     inspect_lib.load_prior(config)
 
 

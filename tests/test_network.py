@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purepi.agents.evaluation import make_env
-from purepi.agents.rollout import rollout
+from purepi.evaluation.protocol import make_env
+from purepi.policies.rollout import rollout
 from purepi.config import Config
 from purepi.networks import make_network
 

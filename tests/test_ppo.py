@@ -1,8 +1,6 @@
 """PPO: the masked categorical, GAE, the clipped losses, the pmap update, and whole iterations."""
 import dataclasses
 import json
-import subprocess
-import sys
 from typing import NamedTuple
 
 import jax
@@ -11,8 +9,12 @@ import numpy as np
 import optax
 import pytest
 
-from purepi.agents import distill, experiment, ppo
-from purepi.agents.evaluation import make_env
+from purepi.agents import distill, ppo
+from purepi.cli import app
+from purepi.evaluation.protocol import make_env
+from purepi.training import checkpoints
+from purepi.training import devices as device_lib
+from purepi.training.algorithm import TrainState
 from purepi.config import Config
 from purepi.networks import make_network
 from tests.trainer_runs import (TIMING_KEYS, run_and_read_metrics, straight_and_resumed,
@@ -201,10 +203,10 @@ def tiny_setup():
   algorithm = ppo.make_algorithm(TINY, env, network)
   state = algorithm.init(jax.random.PRNGKey(3))
   devices = jax.local_devices()
-  collect = jax.pmap(algorithm.collect, axis_name=experiment.AXIS_NAME, devices=devices)
-  batch, metrics = collect(experiment.replicate(state, devices),
+  collect = jax.pmap(algorithm.collect, axis_name=device_lib.AXIS_NAME, devices=devices)
+  batch, metrics = collect(device_lib.replicate(state, devices),
                            jax.random.split(jax.random.PRNGKey(4), len(devices)))
-  return env, network, state, batch, experiment.unreplicate(metrics)
+  return env, network, state, batch, device_lib.unreplicate(metrics)
 
 
 def test_collect_samples_valid_actions_and_records_their_log_probs(tiny_setup):
@@ -234,15 +236,15 @@ def test_pmap_update_over_two_devices_equals_one_device(tiny_setup):
   assert 0 < int(minibatch.valid.sum()) < 8
   # Plain SGD, as in the distillation test: Adam's first step would amplify float noise.
   optimizer = optax.sgd(1.0)
-  state = experiment.TrainState(state.params, optimizer.init(state.params))
+  state = TrainState(state.params, optimizer.init(state.params))
   train_step = ppo.make_train_step(network, optimizer, TINY)
 
   def run_on(device_subset):
     count = len(device_subset)
-    step = jax.pmap(train_step, axis_name=experiment.AXIS_NAME, devices=device_subset)
+    step = jax.pmap(train_step, axis_name=device_lib.AXIS_NAME, devices=device_subset)
     split = jax.tree.map(lambda leaf: leaf.reshape((count, -1) + leaf.shape[1:]), minibatch)
-    new_state, metrics = step(experiment.replicate(state, device_subset), split)
-    return experiment.unreplicate(new_state), experiment.unreplicate(metrics)
+    new_state, metrics = step(device_lib.replicate(state, device_subset), split)
+    return device_lib.unreplicate(new_state), device_lib.unreplicate(metrics)
 
   state_one, metrics_one = run_on(devices[:1])
   state_two, metrics_two = run_on(devices)
@@ -268,13 +270,13 @@ def test_bad_ppo_settings_are_rejected():
 
 
 def _run(workdir, **overrides):
-  return run_and_read_metrics(ppo.main, TINY, workdir, **overrides)
+  return run_and_read_metrics(TINY, workdir, **overrides)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("ppo")
-  return (root,) + straight_and_resumed(ppo.main, TINY, root)
+  return (root,) + straight_and_resumed(TINY, root)
 
 
 def test_one_tiny_run_writes_the_workdir(runs):
@@ -301,7 +303,7 @@ def test_one_tiny_run_writes_the_workdir(runs):
   assert len(list((workdir / "renders").glob("*.png"))) == 1
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["1", "2"]
   # The checkpoint holds the trained PPO params, loadable by --mode=eval/render.
-  params, run_config = experiment.load_params(str(workdir))
+  params, run_config = checkpoints.load_params(str(workdir))
   assert run_config.mode == "ppo"
   assert jax.tree.structure(params) == jax.tree.structure(
       ppo.make_algorithm(TINY, make_env(TINY), make_network(TINY)).init(jax.random.PRNGKey(0)).params)
@@ -320,14 +322,8 @@ def test_same_seed_same_metrics_and_resume_continues_the_run(runs):
 
 
 def _config_from_flagfiles(*arguments):
-  """The validated Config that `run.py` would build from these arguments (nothing is run)."""
-  program = ("import dataclasses, json, sys; import run; from absl import flags; "
-             "from purepi import config as config_lib; run._define_flags(); flags.FLAGS(sys.argv); "
-             "config = run.config_from_flags(); config_lib.validate(config); "
-             "print(json.dumps(dataclasses.asdict(config)))")
-  result = subprocess.run([sys.executable, "-c", program, "run.py", *arguments],
-                          capture_output=True, text=True, check=True)
-  return json.loads(result.stdout)
+  """The validated Config that `run.py` would build from these arguments, as a dict (nothing is run)."""
+  return dataclasses.asdict(app.parse_config(arguments))
 
 
 def test_ppo_flags_hold_the_ppo_settings():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from purepi import search
-from purepi.search import action_selection, compact_tree, qtransforms, seq_halving
+from purepi.search import action_selection, compact_tree, qtransforms
 from purepi.search.search import compact_search
 
 # ---------------------------------------------------------------- Sequential Halving

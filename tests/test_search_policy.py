@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purepi.agents import search_policy
-from purepi.agents.evaluation import make_env
-from purepi.agents.rollout import unflatten_action
+from purepi.evaluation.protocol import make_env
+from purepi.policies import search_policy
+from purepi.policies.rollout import unflatten_action
 from purepi.config import Config
 from purepi.networks import make_network
 

@@ -1,6 +1,6 @@
 """purepi.search against mctx 0.0.71: the whole tree, `action` and `action_weights` agree.
 
-Floats to 1e-5, ints exactly. The model is synthetic but not trivial: rewards,
+Every field exactly, floats bit for bit. The model is synthetic but not trivial: rewards,
 values, discounts (some 0) and coarsely rounded logits (so exact ties occur and
 tie-breaking is exercised) are a hash of (embedding, action), plus a reward term
 drawn from the key each `recurrent_fn` call receives, so the key splitting is
@@ -10,7 +10,6 @@ Every case group shares its static shapes: each library compiles once per group
 and the group loops over seeds, invalid-action patterns and the traced scalars
 (gumbel_scale, temperature, Dirichlet parameters).
 """
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +19,9 @@ import pytest
 
 import purepi.masking
 import purepi.search
-from purepi.agents.rollout import rollout, unflatten_action
 from purepi.env import BinPack
+from purepi.policies.rollout import rollout, unflatten_action
+from third_party_parity.comparison import assert_same
 
 LIBRARIES = {"mctx": mctx, "purepi": purepi.search}
 NUM_SEEDS = 3
@@ -80,28 +80,6 @@ def compiled_policy(library, policy_name, batch_size, num_actions, num_simulatio
   return jax.jit(run)
 
 
-def as_plain_tree(value):
-  """chex dataclasses -> dicts, recursively, so mctx's and purepi's outputs share one structure."""
-  if dataclasses.is_dataclass(value):
-    return {field.name: as_plain_tree(getattr(value, field.name)) for field in dataclasses.fields(value)}
-  if isinstance(value, dict):
-    return {name: as_plain_tree(item) for name, item in value.items()}
-  return value
-
-
-def assert_outputs_match(expected, actual, context):
-  def check(path, expected_leaf, actual_leaf):
-    where = f"{context} {jax.tree_util.keystr(path)}"
-    expected_leaf, actual_leaf = np.asarray(expected_leaf), np.asarray(actual_leaf)
-    assert expected_leaf.dtype == actual_leaf.dtype, where
-    assert expected_leaf.shape == actual_leaf.shape, where
-    if np.issubdtype(expected_leaf.dtype, np.floating):
-      np.testing.assert_allclose(actual_leaf, expected_leaf, rtol=1e-5, atol=1e-5, err_msg=where)
-    else:
-      np.testing.assert_array_equal(actual_leaf, expected_leaf, err_msg=where)
-  jax.tree_util.tree_map_with_path(check, as_plain_tree(expected), as_plain_tree(actual))
-
-
 def run_group(policy_name, batch_size, num_actions, num_simulations, traced_grid,
               make_key=jax.random.PRNGKey, **static_kwargs):
   """Compares both libraries over seeds x invalid-action patterns x `traced_grid`; returns #cases.
@@ -122,7 +100,7 @@ def run_group(policy_name, batch_size, num_actions, num_simulations, traced_grid
                    f"{static_kwargs} seed={seed} invalid={pattern_name} {traced_kwargs}")
         expected = runs["mctx"](key, invalid_actions, traced_kwargs)
         actual = runs["purepi"](key, invalid_actions, traced_kwargs)
-        assert_outputs_match(expected, actual, context)
+        assert_same(actual, expected, context)
         num_cases += 1
   return num_cases
 
@@ -268,4 +246,4 @@ def test_search_parity_on_binpack(binpack_roots, kind):
     expected = policies["mctx"](search_key, state, timestep.observation)
     actual = policies["purepi"](search_key, state, timestep.observation)
     assert expected.search_tree.num_actions == 800
-    assert_outputs_match(expected, actual, f"BinPack, {kind} prior, seed {seed}")
+    assert_same(actual, expected, f"BinPack, {kind} prior, seed {seed}")

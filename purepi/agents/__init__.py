@@ -1,1 +1,1 @@
-"""Agents: heuristic policies, the rollout loop, evaluation and the two trainers."""
+"""The two trainers, each an `Algorithm` (collect, loss, update): search distillation and PPO."""

@@ -16,8 +16,9 @@ One iteration, on every device at once (`jax.pmap`, gradients averaged with
      over the valid steps, with Adam and global-norm clipping.
 
 The network gets better, so the search built on it gets stronger, so the next
-targets are better. Workdir, checkpoints, evaluation and the progress bar are
-`purepi.agents.experiment`'s, shared with PPO.
+targets are better. `make_algorithm` returns these steps as an `Algorithm`;
+the loop that runs them, with the workdir, checkpoints, evaluation and the
+progress bar, is `purepi.training.loop.run_experiment`, shared with PPO.
 """
 from typing import Any, NamedTuple
 
@@ -25,12 +26,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from purepi.agents.evaluation import make_env
-from purepi.agents.experiment import (AXIS_NAME, Algorithm, TrainState, batch_layout, init_train_state,
-                                      quiet_logging, run_experiment, train_on_batch)
-from purepi.agents.rollout import rollout
-from purepi.agents.search_policy import make_search_policy
-from purepi.networks import make_network
+from purepi.policies.rollout import rollout
+from purepi.policies.search_policy import make_search_policy
+from purepi.training.algorithm import (Algorithm, TrainState, batch_layout, init_train_state,
+                                       make_optimizer, train_on_batch)
+from purepi.training.devices import AXIS_NAME
 
 
 class DistillationBatch(NamedTuple):
@@ -45,21 +45,6 @@ def _entropy(probabilities):
   """Entropy over the last axis, with 0 log 0 = 0."""
   safe_log = jnp.log(jnp.where(probabilities > 0, probabilities, 1.0))
   return -jnp.sum(probabilities * safe_log, axis=-1)
-
-
-def make_optimizer(config, layout) -> optax.GradientTransformation:
-  """Adam after global-norm clipping; `cosine` decays the rate to 0 by the last iteration.
-
-  The schedule counts Adam's steps, at most `num_epochs * layout.num_minibatches`
-  per iteration; skipped all-padding minibatches do not count, so a cosine
-  schedule ends a little above 0.
-  """
-  learning_rate = config.learning_rate
-  if config.learning_rate_schedule == "cosine":
-    steps_per_iteration = config.num_epochs * layout.num_minibatches
-    learning_rate = optax.cosine_decay_schedule(
-        config.learning_rate, decay_steps=config.num_iterations * steps_per_iteration)
-  return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate))
 
 
 def monte_carlo_returns(rewards, discounts, valid, discount: float = 1.0) -> jax.Array:
@@ -166,10 +151,3 @@ def make_algorithm(config, env, network) -> Algorithm:
 
   return Algorithm(init=init, collect=collect, update=update)
 
-
-def main(config):
-  """`--mode=distill`: train, evaluate, checkpoint and report in `config.workdir`."""
-  quiet_logging()
-  env = make_env(config)
-  network = make_network(config)
-  run_experiment(config, make_algorithm(config, env, network), env, network)

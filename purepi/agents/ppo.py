@@ -18,9 +18,9 @@ device at once (`jax.pmap`, gradients averaged with `lax.pmean`):
 Side by side with distillation: step 1 is distillation's collection with a
 sampling `policy_fn` instead of the search one; step 2 takes the place of
 Monte-Carlo returns; step 3 has the same epoch/minibatch loop with the PPO
-loss in place of cross-entropy + value regression. Workdir, checkpoints,
-evaluation (greedy, and the same search with this network as prior and
-value) and the progress bar are `purepi.agents.experiment`'s.
+loss in place of cross-entropy + value regression. The loop, workdir,
+checkpoints, evaluation (greedy, and the same search with this network as
+prior and value) and the progress bar are `purepi.training.loop`'s.
 """
 from typing import Any, NamedTuple
 
@@ -28,14 +28,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from purepi.agents.distill import make_optimizer
-from purepi.agents.evaluation import make_env
-from purepi.agents.experiment import (AXIS_NAME, Algorithm, TrainState, batch_layout, init_train_state,
-                                      quiet_logging, run_experiment, train_on_batch)
-from purepi.agents.rollout import rollout, unflatten_action
-from purepi.agents.search_policy import flat_invalid_actions
 from purepi.masking import mask_invalid_actions
-from purepi.networks import make_network
+from purepi.policies.rollout import flat_invalid_actions, flatten_action, rollout, unflatten_action
+from purepi.training.algorithm import (Algorithm, TrainState, batch_layout, init_train_state,
+                                       make_optimizer, train_on_batch)
+from purepi.training.devices import AXIS_NAME
 
 
 class PPOBatch(NamedTuple):
@@ -246,7 +243,7 @@ def make_algorithm(config, env, network) -> Algorithm:
     advantages, targets = generalized_advantages(
         transitions.reward, transitions.discount, values, bootstrap_value, valid,
         config.discount, config.gae_lambda)
-    flat_action = transitions.action[..., 0] * env.generator.max_num_items + transitions.action[..., 1]
+    flat_action = flatten_action(transitions.action, env.generator.max_num_items)
     batch = PPOBatch(transitions.observation, flat_action, transitions.policy_extras["log_prob"],
                      values, advantages, targets, valid)
     episode_returns = jnp.sum(jnp.where(valid, transitions.reward, 0.0), axis=0)
@@ -260,10 +257,3 @@ def make_algorithm(config, env, network) -> Algorithm:
 
   return Algorithm(init=init, collect=collect, update=update)
 
-
-def main(config):
-  """`--mode=ppo`: train, evaluate, checkpoint and report in `config.workdir`."""
-  quiet_logging()
-  env = make_env(config)
-  network = make_network(config)
-  run_experiment(config, make_algorithm(config, env, network), env, network)

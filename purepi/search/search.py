@@ -6,6 +6,10 @@ backup are while loops over the whole batch whose carries are `[B]` vectors
 (descent) or `[B, N]` arrays (backup); the only `[B, N, num_actions]` array in
 the loop, the prior logits, gets one row per simulation. The results equal
 mctx's (bit for bit in the parity suite).
+
+Longer than 300 lines because the three phases of a simulation and the loop
+that chains them share one loop state and read best side by side, as in
+mctx's own `search.py`.
 """
 from typing import Any, NamedTuple, Optional, Tuple
 

@@ -8,19 +8,12 @@ so every rule below (comparing volumes, volume ratios, or coordinates on one
 axis) chooses the same action either way. EMSs are the observation's (the `obs_num_ems`
 largest, largest first), so ties go to the larger EMS, then the lower item index.
 
-  python run.py --mode=baselines --num_episodes=1024
+`purepi.evaluation.baselines` measures them on the held-out instances.
 """
-import time
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from purepi.agents.evaluation import evaluate_policy, make_env, mean_with_ci95
-from purepi.agents.rollout import unflatten_action
-
-# An episode whose final utilization is at least this is counted as perfectly packed.
-PERFECT_UTILIZATION = 1.0 - 1e-6
+from purepi.policies.rollout import unflatten_action
 
 
 def _volume(x_len, y_len, z_len):
@@ -102,71 +95,3 @@ HEURISTICS = {
     "largest_item_deepest_bottom_left": largest_item_deepest_bottom_left,
     "tightest_fit": tightest_fit,
 }
-
-
-def evaluate_heuristics(env, instance_keys, key):
-  """Plays every heuristic once on each instance.
-
-  Each heuristic's evaluation is compiled once (timed apart from the run).
-
-  Args:
-    env: a BinPack environment.
-    instance_keys: `[N, 2]` reset keys, one instance each.
-    key: key for the heuristics' own randomness (only `random` uses it).
-
-  Returns:
-    `{name: {"utilizations": [N] numpy, "compile_s": float, "run_s": float}}`.
-  """
-  results = {}
-  for name, policy_fn in HEURISTICS.items():
-    evaluate = jax.jit(lambda keys, policy_key, policy_fn=policy_fn: evaluate_policy(
-        env, policy_fn, keys, policy_key))
-    start = time.perf_counter()
-    compiled = evaluate.lower(instance_keys, key).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    utilizations = np.asarray(jax.block_until_ready(compiled(instance_keys, key)))
-    run_s = time.perf_counter() - start
-    results[name] = {"utilizations": utilizations, "compile_s": compile_s, "run_s": run_s}
-  return results
-
-
-def summarize(utilizations):
-  """Mean utilization, its 95% CI half-width and the fraction packed perfectly."""
-  mean, ci95 = mean_with_ci95(utilizations)
-  perfect_fraction = float(np.mean(np.asarray(utilizations) >= PERFECT_UTILIZATION))
-  return {"mean": mean, "ci95": ci95, "perfect_fraction": perfect_fraction}
-
-
-def baseline_table(env, instance_keys, key):
-  """`{name: {"mean", "ci95", "perfect_fraction"}}` of every heuristic on these instances.
-
-  The trainer writes it to `baselines.json` for its held-out instances.
-  """
-  results = evaluate_heuristics(env, instance_keys, key)
-  return {name: summarize(result["utilizations"]) for name, result in results.items()}
-
-
-def format_table(results):
-  """The `--mode=baselines` table as text, one row per heuristic."""
-  header = (f"{'heuristic':<34} {'utilization':>17} {'perfect':>8} "
-            f"{'episodes/s':>11} {'compile_s':>10}")
-  lines = [header, "-" * len(header)]
-  for name, result in results.items():
-    summary = summarize(result["utilizations"])
-    episodes_per_s = len(result["utilizations"]) / result["run_s"]
-    lines.append(
-        f"{name:<34} {summary['mean']:>8.4f} ± {summary['ci95']:<6.4f} "
-        f"{summary['perfect_fraction']:>8.3f} {episodes_per_s:>11.1f} {result['compile_s']:>10.2f}")
-  return "\n".join(lines)
-
-
-def main(config):
-  """`--mode=baselines`: every heuristic on `num_episodes` instances from `seed`."""
-  env = make_env(config)
-  instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  instance_keys = jax.random.split(instance_key, config.num_episodes)
-  results = evaluate_heuristics(env, instance_keys, policy_key)
-  print(f"{config.num_episodes} instances, seed {config.seed}"
-        + (f", {config.csv_path}" if config.csv_path else ""))
-  print(format_table(results))

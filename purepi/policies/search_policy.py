@@ -3,7 +3,7 @@
 The environment is its own model: the search embedding is the batched env
 `State`, and the recurrent function steps the real environment and asks the
 network for a prior and a value at the new state. Both policies follow the
-`PolicyFn` signature of `purepi.agents.rollout`, so they drive the shared
+`PolicyFn` signature of `purepi.policies.rollout`, so they drive the shared
 rollout loop for collection and evaluation alike.
 """
 from typing import Any, NamedTuple
@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from purepi import search
-from purepi.agents.rollout import unflatten_action
+from purepi.policies.rollout import flat_invalid_actions, unflatten_action
 
 
 class SearchEmbedding(NamedTuple):
@@ -23,12 +23,6 @@ class SearchEmbedding(NamedTuple):
   """
   state: Any
   terminal: jax.Array
-
-
-def flat_invalid_actions(observation) -> jax.Array:
-  """`[..., E, I]` action mask -> `[..., E * I]` True where the action is invalid."""
-  action_mask = observation.action_mask
-  return ~action_mask.reshape(action_mask.shape[:-2] + (-1,))
 
 
 def make_recurrent_fn(env, network, discount: float = 1.0):

@@ -4,8 +4,8 @@ A trivial model (zero rewards, values and logits, discount 1) isolates the
 search itself. Both libraries get the same roots and keys; the outputs are
 checked identical (whole tree, action, action_weights) before timing.
 
-  python -m third_party_parity.bench_search [--batch_sizes 64,1024] [--num_actions 800]
-  python -m third_party_parity.bench search [--repeats 5]      (through the dispatcher)
+  python -m third_party_parity.benchmarks.search [--batch_sizes 64,1024] [--num_actions 800]
+  python -m third_party_parity.benchmarks search [--repeats 5]      (through the dispatcher)
 """
 import argparse
 import time
@@ -17,6 +17,7 @@ import numpy as np
 
 import purepi.search
 from purepi.search.search import instantiate_tree_from_root
+from third_party_parity.comparison import assert_same
 
 
 def _trivial_recurrent_fn(library, num_actions):
@@ -61,16 +62,6 @@ def working_tree_bytes(batch_size, num_actions, num_simulations) -> int:
   return tree_bytes(jax.eval_shape(allocate))
 
 
-def _assert_identical(reference, candidate):
-  for (path, expected), actual in zip(jax.tree_util.tree_leaves_with_path(reference),
-                                      jax.tree_util.tree_leaves(candidate), strict=True):
-    expected, actual = np.asarray(expected), np.asarray(actual)
-    if np.issubdtype(expected.dtype, np.floating):
-      np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-5, err_msg=jax.tree_util.keystr(path))
-    else:
-      np.testing.assert_array_equal(actual, expected, err_msg=jax.tree_util.keystr(path))
-
-
 def _compile(decide):
   """(compiled function, seconds spent tracing + compiling)."""
   start = time.perf_counter()
@@ -79,7 +70,7 @@ def _compile(decide):
 
 
 def bench_search(args):
-  """Entry for `third_party_parity.bench`: batch 64 and 1024, 800 actions, 32 simulations, `args.repeats` calls."""
+  """Entry for `python -m third_party_parity.benchmarks search`: batch 64 and 1024, 800 actions, 32 simulations, `args.repeats` calls."""
   return run_search_benchmark(num_repeats=args.repeats)
 
 
@@ -96,7 +87,7 @@ def run_search_benchmark(batch_sizes=(64, 1024), num_actions=800, num_simulation
   for batch_size in batch_sizes:
     full_outputs = {name: _make_search(library, batch_size, num_actions, num_simulations, with_tree=True)(
         jax.random.PRNGKey(123)) for name, library in libraries.items()}
-    _assert_identical(full_outputs["mctx"], full_outputs["purepi"])
+    assert_same(full_outputs["purepi"], full_outputs["mctx"], "gumbel_muzero_policy")
     bytes_per_tree = tree_bytes(full_outputs["purepi"].search_tree) // batch_size
     working_bytes_per_tree = working_tree_bytes(batch_size, num_actions, num_simulations) // batch_size
     del full_outputs

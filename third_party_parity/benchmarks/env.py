@@ -1,21 +1,18 @@
-"""Benchmarks: purepi next to its reference library, in one process, on the same inputs.
+"""Benchmark: purepi.env vs Jumanji 1.1.2's BinPack-v2, batched steps per second in one process.
 
-  python -m third_party_parity.bench env [--batch_size=1024] [--repeats=5]
-  python -m third_party_parity.bench search [--repeats=5]
+Both environments replay the same random valid actions from the same keys; the
+trajectories are checked identical before the speeds are compared.
 
-Each benchmark prints compile time apart from run time, the speed of each side
-and their ratio, after checking that both computed the same thing. Add one by
-writing `bench_<name>(args)` and an entry in `BENCHMARKS` (and its flags in
-`add_arguments`).
+  python -m third_party_parity.benchmarks env [--batch_size=1024] [--repeats=5]
 """
-import argparse
 import time
 import warnings
 
 import jax
 import numpy as np
 
-from third_party_parity.bench_search import bench_search
+import purepi.env
+from third_party_parity.comparison import assert_same, random_valid_action
 
 
 def _timed_compile(fn, *args):
@@ -37,8 +34,6 @@ def _best_time(compiled, args, repeats):
 def bench_env(args):
   """Steps `batch_size` episodes of Jumanji's BinPack-v2 and of purepi's, same actions."""
   import jumanji
-  from third_party_parity.test_env_parity import assert_same, random_valid_action
-  import purepi.env
 
   # Jumanji's EMS update writes float32 into int32 arrays, which JAX flags at trace time.
   warnings.filterwarnings("ignore", "scatter inputs have incompatible types", FutureWarning)
@@ -87,24 +82,3 @@ def bench_env(args):
   print(f"  identical results (final states; observations, rewards, discounts, extras of every step); "
         f"mean items packed {packed.mean():.2f}")
   print(f"  speed-up purepi / jumanji: {speeds['purepi'] / speeds['jumanji']:.1f}x")
-
-
-BENCHMARKS = {"env": bench_env, "search": bench_search}
-
-
-def add_arguments(parser):
-  parser.add_argument("--batch_size", type=int, default=1024)
-  parser.add_argument("--repeats", type=int, default=5)
-  parser.add_argument("--seed", type=int, default=0)
-
-
-def main():
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
-  add_arguments(parser)
-  args = parser.parse_args()
-  BENCHMARKS[args.benchmark](args)
-
-
-if __name__ == "__main__":
-  main()

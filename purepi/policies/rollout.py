@@ -1,7 +1,9 @@
 """The one rollout loop: a batch of BinPack episodes driven by any policy.
 
 Heuristics, greedy evaluation, search distillation and PPO all collect data
-through `rollout`; only their `policy_fn` differs.
+through `rollout`; only their `policy_fn` differs. The flat action space of the
+network and the search is the `[obs_num_ems, max_num_items]` grid read row by
+row; `unflatten_action`, `flatten_action` and `flat_invalid_actions` convert.
 """
 from typing import Any, Callable, NamedTuple, Tuple
 
@@ -34,6 +36,17 @@ PolicyFn = Callable[[jax.Array, Any, Any], Tuple[jax.Array, Any]]
 def unflatten_action(flat_action: jax.Array, max_num_items: int) -> jax.Array:
   """Maps a flat index over the `[obs_num_ems, max_num_items]` grid to (ems_id, item_id)."""
   return jnp.stack([flat_action // max_num_items, flat_action % max_num_items], axis=-1).astype(jnp.int32)
+
+
+def flatten_action(action: jax.Array, max_num_items: int) -> jax.Array:
+  """Maps (ems_id, item_id) `[..., 2]` to the flat index `ems_id * max_num_items + item_id`."""
+  return action[..., 0] * max_num_items + action[..., 1]
+
+
+def flat_invalid_actions(observation) -> jax.Array:
+  """`[..., E, I]` action mask -> `[..., E * I]` True where the action is invalid."""
+  action_mask = observation.action_mask
+  return ~action_mask.reshape(action_mask.shape[:-2] + (-1,))
 
 
 def rollout(env, policy_fn: PolicyFn, key: jax.Array, state, timestep, num_steps: int):

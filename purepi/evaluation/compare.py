@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from purepi.agents.evaluation import mean_with_ci95
+from purepi.evaluation.protocol import mean_with_ci95
 
 EVAL_KEYS = ("eval_greedy_utilization", "eval_greedy_ci95",
              "eval_search_utilization", "eval_search_ci95")
@@ -239,19 +239,19 @@ def plot_comparison(groups, baselines, path):
   figure.savefig(path)
 
 
-def main(config):
-  """`--mode=compare`: writes comparison.png and comparison.md into `config.workdir`."""
-  if not config.workdirs:
-    raise ValueError("--mode=compare needs --workdirs=DIR[,DIR...]")
-  runs = [Run(workdir) for workdir in config.workdirs]
+def write_comparison(workdirs, directory):
+  """Writes comparison.png and comparison.md for `workdirs` into `directory`.
+
+  Returns `(markdown, plot_path, table_path)`.
+  """
+  runs = [Run(workdir) for workdir in workdirs]
   groups = group_by_method(runs)
   baselines, baselines_agree = _shared_baselines(runs)
-  os.makedirs(config.workdir, exist_ok=True)
-  plot_path = os.path.join(config.workdir, "comparison.png")
-  table_path = os.path.join(config.workdir, "comparison.md")
+  os.makedirs(directory, exist_ok=True)
+  plot_path = os.path.join(directory, "comparison.png")
+  table_path = os.path.join(directory, "comparison.md")
   plot_comparison(groups, baselines, plot_path)
   markdown = comparison_markdown(groups, baselines, baselines_agree)
   with open(table_path, "w") as file:
     file.write(markdown)
-  print(markdown)
-  print(f"wrote {plot_path} and {table_path}")
+  return markdown, plot_path, table_path

@@ -1,0 +1,72 @@
+"""The modes that measure or show trained runs: `eval`, `render`, `baselines`, `compare`."""
+import dataclasses
+from pathlib import Path
+
+import jax
+
+from purepi import config as config_lib
+from purepi.evaluation import baselines as baselines_lib
+from purepi.evaluation import compare, reports
+from purepi.evaluation.evaluator import Evaluator
+from purepi.evaluation.protocol import held_out_keys, make_env
+from purepi.networks import make_network
+from purepi.training.checkpoints import load_params
+from purepi.training.devices import replicate
+
+
+def _load_for_evaluation(config):
+  """(run config with this call's evaluation settings, env, network, params) from `--checkpoint`.
+
+  Without `--checkpoint` the workdir's latest checkpoint is used. The network
+  and environment settings are the trained run's (its config.json), except
+  `--csv_path`, which packs a real container's items with the trained policy.
+  """
+  params, run_config = load_params(config.checkpoint or config.workdir)
+  evaluation_fields = ("eval_num_episodes", "eval_seed", "eval_num_simulations",
+                       "eval_gumbel_scale", "num_renders", "workdir", "progress", "csv_path")
+  run_config = dataclasses.replace(
+      run_config, **{name: getattr(config, name) for name in evaluation_fields})
+  return run_config, make_env(run_config), make_network(run_config), params
+
+
+def eval_main(config):
+  """`--mode=eval`: greedy and search utilization of a checkpoint beside the heuristics."""
+  run_config, env, network, params = _load_for_evaluation(config)
+  devices = jax.local_devices()
+  config_lib.validate_for_devices(run_config, len(devices))
+  evaluator = Evaluator(run_config, env, network, devices)
+  record = evaluator(replicate(params, devices))
+  baselines = baselines_lib.baseline_table(env, evaluator.instance_keys, evaluator.policy_key)
+  print(f"Held-out instances: {run_config.eval_num_episodes} (eval_seed {run_config.eval_seed}); "
+        f"checkpoint {config.checkpoint or config.workdir}.")
+  print(reports.format_final_table(record, baselines, run_config.eval_num_simulations))
+
+
+def render_main(config):
+  """`--mode=render`: PNGs of `num_renders` held-out instances packed by the greedy network."""
+  run_config, env, network, params = _load_for_evaluation(config)
+  instance_keys, _ = held_out_keys(run_config)
+  paths = reports.render_greedy_instances(
+      env, network, params, instance_keys[:run_config.num_renders], Path(config.workdir) / "renders")
+  for path in paths:
+    print(path)
+
+
+def baselines_main(config):
+  """`--mode=baselines`: every heuristic on `num_episodes` instances from `seed`."""
+  env = make_env(config)
+  instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  instance_keys = jax.random.split(instance_key, config.num_episodes)
+  results = baselines_lib.evaluate_heuristics(env, instance_keys, policy_key)
+  print(f"{config.num_episodes} instances, seed {config.seed}"
+        + (f", {config.csv_path}" if config.csv_path else ""))
+  print(baselines_lib.format_table(results))
+
+
+def compare_main(config):
+  """`--mode=compare`: writes comparison.png and comparison.md into `config.workdir`."""
+  if not config.workdirs:
+    raise ValueError("--mode=compare needs --workdirs=DIR[,DIR...]")
+  markdown, plot_path, table_path = compare.write_comparison(config.workdirs, config.workdir)
+  print(markdown)
+  print(f"wrote {plot_path} and {table_path}")

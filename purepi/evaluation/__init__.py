@@ -1,0 +1,1 @@
+"""Measuring policies on the fixed held-out instances: protocol, evaluator, baselines, reports, comparison."""
