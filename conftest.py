@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 settings.register_profile(
     "ci",
     deadline=None,
-    max_examples=30,
+    max_examples=100,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,
 )
@@ -24,15 +24,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):
-  """One persistent XLA compilation cache for the whole session.
+  """One persistent XLA compilation cache for the whole session, subprocesses included.
 
   Many modules build the same small programs (a tiny run's evaluation,
-  heuristics, search); with the cache each is compiled once per session.
+  heuristics, search), and several tests run `run.py` in a subprocess; with
+  the cache each program is compiled once per session.
   """
   import jax
-  options = {"jax_compilation_cache_dir": str(tmp_path_factory.mktemp("jax_cache")),
+  cache_dir = str(tmp_path_factory.mktemp("jax_cache"))
+  options = {"jax_compilation_cache_dir": cache_dir,
              "jax_persistent_cache_min_compile_time_secs": 0.0,
              "jax_persistent_cache_min_entry_size_bytes": 0}
   for name, value in options.items():
     jax.config.update(name, value)
+    os.environ[name.upper()] = str(value)
   yield

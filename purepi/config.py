@@ -4,10 +4,24 @@
 here), so a flag file, the checkpointed config and the code read the same names.
 """
 import dataclasses
+import math
 from typing import Tuple
 
+from purepi.errors import UsageError
+
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
-MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare")
+POLICY_TARGETS = ("improved", "visits")
+PACK_POLICIES = ("search", "greedy")
+MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", "pack")
+# Settings a resumed run may change: how long it runs and what it reports. The
+# workdir is the directory that holds the run, however its path is spelled. The
+# others define the run: a workdir refuses to continue with a different value.
+RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_renders", "progress",
+                     "checkpoint", "tree_out", "workdirs", "num_seeds", "inspect_num_steps",
+                     "inspect_num_simulations", "inspect_num_considered_actions",
+                     "workdir", "keep_checkpoints", "pack_policy", "tensorboard")
+# Settings earlier versions wrote into config.json that no longer exist; reading an old workdir drops them.
+RETIRED_FIELDS = ("num_episodes",)  # --mode=baselines now plays the held-out instances (eval_num_episodes)
 
 
 def _field(default, help_text):
@@ -20,6 +34,9 @@ class Config:
   mode: str = _field("distill", "One of: " + ", ".join(MODES) + ".")
   workdir: str = _field("workdirs/distill", "Run directory: metrics, plots, checkpoints, renders.")
   seed: int = _field(0, "Seed of the training run (instances, search noise, initialisation).")
+  num_seeds: int = _field(
+      1, "distill/ppo: train seeds seed, seed+1, ..., each in its own WORKDIR/seed_<seed> (resumable); "
+      "1 trains in WORKDIR itself.")
 
   # Environment (Jumanji BinPack-v2 defaults).
   obs_num_ems: int = _field(40, "Number of EMSs (largest first) in each observation.")
@@ -27,12 +44,19 @@ class Config:
   max_num_items: int = _field(20, "Maximum number of items of an instance.")
   split_num_same_items: int = _field(2, "RandomGenerator: identical items made per split.")
   csv_path: str = _field("", "If set, instances come from this CSV (Item_Name,Length,Width,Height,Quantity in mm).")
+  container_dims: Tuple[int, ...] = _field(
+      (5870, 2330, 2200), "Container length, width, height in mm (default: a 20-foot container).")
 
   # Collection and training.
   num_iterations: int = _field(100, "Policy-iteration iterations (collect, then train).")
   rollout_batch_size: int = _field(64, "Episodes collected in parallel per iteration (all devices).")
   training_batch_size: int = _field(256, "Minibatch size of a gradient step (all devices).")
-  num_epochs: int = _field(1, "Passes over the collected data per iteration.")
+  num_epochs: int = _field(
+      1, "Gradient steps per iteration, in passes over one iteration's worth of steps (with a replay "
+      "buffer the minibatches are drawn from all of it).")
+  replay_iterations: int = _field(
+      1, "distill: the update draws its minibatches from the steps of the last this many iterations "
+      "(an on-device replay buffer); 1 = only the freshly collected ones.")
   learning_rate: float = _field(1e-3, "Adam learning rate.")
   learning_rate_schedule: str = _field(
       "constant", "constant, or cosine: decay to 0 over num_iterations' gradient steps.")
@@ -43,6 +67,14 @@ class Config:
   num_simulations: int = _field(16, "Search simulations per decision.")
   max_num_considered_actions: int = _field(16, "Gumbel-Top-k: actions considered at the root.")
   gumbel_scale: float = _field(1.0, "Scale of the root Gumbel noise (0 = deterministic).")
+  search_value_scale: float = _field(
+      0.1, "c_scale of Gumbel MuZero's sigma(q) = (50 + max N) * c_scale * q, in training, evaluation "
+      "and packing searches: how far completed Q moves the improved policy from the prior (mctx's "
+      "default 0.1; the paper's 1.0).")
+  policy_target: str = _field(
+      "improved", "distill: improved = Gumbel MuZero's softmax(prior logits + sigma(completed Q)); "
+      "visits = root visit counts of MuZero search (PUCT, Dirichlet root noise), the AlphaZero / "
+      "Expert Iteration target.")
 
   # PPO.
   discount: float = _field(1.0, "Discount of the return (the task is episodic).")
@@ -57,61 +89,104 @@ class Config:
   num_heads: int = _field(4, "Attention heads.")
   key_size: int = _field(16, "Size of each attention head; the model size is num_heads * key_size.")
   mlp_units: Tuple[int, ...] = _field((128, 128), "Hidden sizes of every attention block's MLP and of the value head.")
+  pairwise_policy_head: bool = _field(
+      False, "Add a small MLP over each (EMS, item) pair (embeddings and fit geometry) to the bilinear "
+      "policy logits; False is the blog's bilinear head.")
 
   # Evaluation, checkpoints, outputs.
   eval_interval: int = _field(10, "Evaluate every this many iterations (and at the end).")
   save_interval: int = _field(10, "Checkpoint every this many iterations (and at the end).")
-  eval_num_episodes: int = _field(1024, "Held-out instances for evaluation.")
+  keep_checkpoints: int = _field(
+      2, "Checkpoints kept (the newest ones); at least 2, so a damaged newest one has a fallback.")
+  eval_num_episodes: int = _field(1024, "Held-out instances for evaluation (and --mode=baselines).")
   eval_seed: int = _field(12345, "Seed of the held-out instances (fixed across runs).")
   eval_num_simulations: int = _field(16, "Simulations of the search evaluation.")
   eval_gumbel_scale: float = _field(0.0, "Root Gumbel noise of the search evaluation (0: the search's own choice, no noise).")
   num_renders: int = _field(4, "Greedy-packed held-out instances rendered at the end.")
-  num_episodes: int = _field(1024, "baselines: number of instances.")
   checkpoint: str = _field("", "inspect/render/eval: workdir or checkpoint to load (empty: untrained).")
   tree_out: str = _field("", "inspect: write the search tree as Graphviz dot to this path.")
   inspect_num_steps: int = _field(3, "inspect: greedy steps before the searched state (0 = fresh instance).")
+  inspect_num_simulations: int = _field(
+      32, "inspect: simulations of the search shown (more than the considered actions, so that "
+      "Sequential Halving has several phases).")
+  inspect_num_considered_actions: int = _field(8, "inspect: Gumbel-Top-k actions considered at the root.")
   workdirs: Tuple[str, ...] = _field((), "compare: workdirs to compare.")
-  progress: bool = _field(True, "Show a progress bar.")
+  pack_policy: str = _field(
+      "search", "pack: search (the network with eval_num_simulations of Gumbel MuZero search, no root "
+      "noise) or greedy (the network alone).")
+  progress: bool = _field(True, "Show progress bars.")
+  tensorboard: bool = _field(
+      False, "distill/ppo: also write every metric to WORKDIR/tensorboard (needs the tensorboard extra).")
+
+
+# Float settings and the range each must lie in: (name, lowest, highest, lowest allowed itself).
+FLOAT_RANGES = (
+    ("learning_rate", 0.0, math.inf, False),
+    ("max_grad_norm", 0.0, math.inf, False),
+    ("value_loss_weight", 0.0, math.inf, True),
+    ("gumbel_scale", 0.0, math.inf, True),
+    ("eval_gumbel_scale", 0.0, math.inf, True),
+    ("search_value_scale", 0.0, math.inf, False),
+    ("discount", 0.0, 1.0, True),
+    ("gae_lambda", 0.0, 1.0, True),
+    ("clip_eps", 0.0, math.inf, False),
+    ("value_clip_eps", 0.0, math.inf, False),
+    ("entropy_coef", 0.0, math.inf, True),
+    ("value_coef", 0.0, math.inf, True),
+)
 
 
 def validate(config: Config) -> None:
-  """Raises ValueError with a one-line message naming the first bad setting."""
+  """Raises UsageError with a one-line message naming the first bad setting."""
 
   def require(condition, message):
     if not condition:
-      raise ValueError(message)
+      raise UsageError(message)
 
   require(config.mode in MODES, f"--mode={config.mode!r} is not one of {', '.join(MODES)}")
   positive = ("obs_num_ems", "max_num_ems", "max_num_items", "split_num_same_items",
               "num_iterations", "rollout_batch_size", "training_batch_size", "num_epochs",
               "num_simulations", "max_num_considered_actions", "num_layers", "num_heads",
               "key_size", "eval_interval", "save_interval", "eval_num_episodes",
-              "eval_num_simulations", "num_episodes")
+              "eval_num_simulations", "replay_iterations", "num_seeds", "inspect_num_simulations",
+              "inspect_num_considered_actions")
   for name in positive:
     value = getattr(config, name)
     require(value > 0, f"--{name} must be positive, got {value}")
+  for name, lowest, highest, lowest_allowed in FLOAT_RANGES:
+    value = getattr(config, name)
+    require(math.isfinite(value), f"--{name} must be a finite number, got {value}")
+    above_lowest = value >= lowest if lowest_allowed else value > lowest
+    bounds = f"{'[' if lowest_allowed else '('}{lowest:g}, {highest:g}]" if highest < math.inf else (
+        f"{'>=' if lowest_allowed else '>'} {lowest:g}")
+    require(above_lowest and value <= highest,
+            f"--{name} must be {'in ' if highest < math.inf else ''}{bounds}, got {value}")
+  require(config.keep_checkpoints >= 2,
+          f"--keep_checkpoints must be at least 2 (a fallback for a damaged newest one), "
+          f"got {config.keep_checkpoints}")
   require(config.obs_num_ems <= config.max_num_ems,
           f"--obs_num_ems={config.obs_num_ems} cannot exceed --max_num_ems={config.max_num_ems}")
-  require(config.learning_rate > 0, f"--learning_rate must be positive, got {config.learning_rate}")
   require(config.learning_rate_schedule in LEARNING_RATE_SCHEDULES,
           f"--learning_rate_schedule={config.learning_rate_schedule!r} is not one of "
           f"{', '.join(LEARNING_RATE_SCHEDULES)}")
-  require(config.max_grad_norm > 0, f"--max_grad_norm must be positive, got {config.max_grad_norm}")
-  require(0.0 <= config.discount <= 1.0, f"--discount must be in [0, 1], got {config.discount}")
-  require(0.0 <= config.gae_lambda <= 1.0, f"--gae_lambda must be in [0, 1], got {config.gae_lambda}")
+  require(config.policy_target in POLICY_TARGETS,
+          f"--policy_target={config.policy_target!r} is not one of {', '.join(POLICY_TARGETS)}")
   require(config.inspect_num_steps >= 0,
           f"--inspect_num_steps must be >= 0, got {config.inspect_num_steps}")
-  require(config.gumbel_scale >= 0, f"--gumbel_scale must be >= 0, got {config.gumbel_scale}")
-  require(config.eval_gumbel_scale >= 0,
-          f"--eval_gumbel_scale must be >= 0, got {config.eval_gumbel_scale}")
+  require(len(config.container_dims) == 3 and all(length > 0 for length in config.container_dims),
+          f"--container_dims must be three positive lengths in mm, got "
+          f"{','.join(map(str, config.container_dims))}")
+  require(config.pack_policy in PACK_POLICIES,
+          f"--pack_policy={config.pack_policy!r} is not one of {', '.join(PACK_POLICIES)}")
+  require(config.mode != "pack" or config.csv_path, "--mode=pack needs --csv_path=CONTAINER.csv")
   require(all(units > 0 for units in config.mlp_units),
           f"--mlp_units must be positive integers, got {','.join(map(str, config.mlp_units))}")
   require(config.mode != "compare" or config.workdirs, "--mode=compare needs --workdirs=DIR[,DIR...]")
 
 
 def validate_for_devices(config: Config, num_devices: int) -> None:
-  """Raises ValueError if the batch sizes do not split evenly over the devices."""
+  """Raises UsageError if the batch sizes do not split evenly over the devices."""
   for name in ("rollout_batch_size", "training_batch_size", "eval_num_episodes"):
     value = getattr(config, name)
     if value % num_devices:
-      raise ValueError(f"--{name}={value} is not divisible by the {num_devices} local devices")
+      raise UsageError(f"--{name}={value} is not divisible by the {num_devices} local devices")

@@ -1,12 +1,14 @@
 """`--mode=compare` on tiny synthetic workdirs that follow the workdir contract."""
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
 
 from purepi.cli.evaluate import compare_main
-from purepi.evaluation import compare
+from purepi.evaluation import compare, runs
+from purepi.evaluation.protocol import mean_with_t_interval, t_quantile_975
 from purepi.config import Config
 
 BASELINES = {
@@ -17,9 +19,10 @@ BASELINES = {
 
 
 def _write_workdir(path, mode, final_greedy, seconds_per_iteration, num_iterations=6,
-                   eval_interval=2, with_baselines=True):
-  path.mkdir()
-  (path / "config.json").write_text(json.dumps(dataclasses.asdict(Config(mode=mode, workdir=str(path)))))
+                   eval_interval=2, with_baselines=True, **settings):
+  path.mkdir(parents=True)
+  config = Config(mode=mode, workdir=str(path), **settings)
+  (path / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
   lines = []
   for iteration in range(1, num_iterations + 1):
     row = {"iteration": iteration, "wall_clock_s": seconds_per_iteration * iteration,
@@ -28,7 +31,9 @@ def _write_workdir(path, mode, final_greedy, seconds_per_iteration, num_iteratio
     if iteration % eval_interval == 0:
       greedy = final_greedy * iteration / num_iterations
       row.update(eval_greedy_utilization=greedy, eval_greedy_ci95=0.01,
-                 eval_search_utilization=greedy + 0.02, eval_search_ci95=0.01)
+                 eval_greedy_perfect_fraction=0.25, eval_greedy_items_placed=15.0,
+                 eval_search_utilization=greedy + 0.02, eval_search_ci95=0.01,
+                 eval_search_perfect_fraction=0.5, eval_search_items_placed=16.0)
     lines.append(json.dumps(row))
   (path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
   if with_baselines:
@@ -36,10 +41,16 @@ def _write_workdir(path, mode, final_greedy, seconds_per_iteration, num_iteratio
   return str(path)
 
 
+def _table_rows(table, label_start):
+  return [[cell.strip() for cell in line.strip("|").split("|")]
+          for line in table.splitlines() if line.startswith(f"| {label_start}")]
+
+
 def test_compare_writes_plot_and_table_with_one_row_per_method(tmp_path):
   workdirs = (
-      _write_workdir(tmp_path / "distill_0", "distill", 0.90, 10.0),
-      _write_workdir(tmp_path / "distill_1", "distill", 0.94, 12.0),
+      _write_workdir(tmp_path / "distill_0", "distill", 0.90, 10.0, seed=0),
+      _write_workdir(tmp_path / "distill_1", "distill", 0.94, 12.0, seed=1),
+      _write_workdir(tmp_path / "distill_2", "distill", 0.95, 11.0, seed=2),
       _write_workdir(tmp_path / "ppo_0", "ppo", 0.80, 5.0, with_baselines=False),
   )
   out = tmp_path / "comparison"
@@ -48,17 +59,44 @@ def test_compare_writes_plot_and_table_with_one_row_per_method(tmp_path):
   png = (out / "comparison.png").read_bytes()
   assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
   table = (out / "comparison.md").read_text()
-  method_rows = [line for line in table.splitlines() if line.startswith("| distill") or line.startswith("| ppo")]
-  assert len(method_rows) == 2
-  distill_cells = [cell.strip() for cell in method_rows[0].strip("|").split("|")]
-  ppo_cells = [cell.strip() for cell in method_rows[1].strip("|").split("|")]
-  # Two seeds: mean over seeds, CI over seeds, min-max in brackets.
-  mean, ci95 = np.mean([0.90, 0.94]), 1.96 * np.std([0.90, 0.94], ddof=1) / np.sqrt(2)
-  assert distill_cells[:3] == ["distill", "2", f"{mean:.4f} ± {ci95:.4f} (0.9000–0.9400)"]
-  assert distill_cells[4:] == ["66", "6000", "103.5"]
-  # One seed: the instance CI from its last evaluation row.
-  assert ppo_cells[:4] == ["ppo", "1", "0.8000 ± 0.0100", "0.8200 ± 0.0100"]
-  assert "| tightest fit | 0.8700 ± 0.0050 |" in table
+  (distill_cells,), (ppo_cells,) = _table_rows(table, "distill"), _table_rows(table, "ppo")
+  # Three seeds: mean over seeds and the 95% Student-t half-width, t_0.975(2) = 4.3027.
+  values = [0.90, 0.94, 0.95]
+  t_interval = 4.3027 * np.std(values, ddof=1) / np.sqrt(3)
+  assert distill_cells[:4] == ["distill", "3", f"{np.mean(values):.4f} ± {t_interval:.4f}", "0.0100"]
+  assert distill_cells[6:] == ["25.0% / 50.0%", "15.00 / 16.00", "66", "6000", "103.5"]
+  # One seed: its value alone, the per-instance interval beside it.
+  assert ppo_cells[:6] == ["ppo", "1", "0.8000", "0.0100", "0.8200", "0.0100"]
+  assert "| tightest fit | 0.8700 ± 0.0050 | 12.0% | n/a |" in table
+
+
+def test_a_run_named_twice_counts_once_and_seed_directories_expand(tmp_path, monkeypatch):
+  for seed in (0, 1):
+    _write_workdir(tmp_path / "multi" / f"seed_{seed}", "distill", 0.9 + 0.01 * seed, 10.0, seed=seed)
+  monkeypatch.chdir(tmp_path)
+  workdirs = (str(tmp_path / "multi"), "multi/seed_1", "multi/./seed_0/")
+  assert [os.path.realpath(run) for run in runs.run_workdirs(workdirs)] == [
+      str((tmp_path / "multi" / f"seed_{seed}").resolve()) for seed in (0, 1)]
+  markdown, _, _ = compare.write_comparison(workdirs, str(tmp_path / "out"))
+  assert _table_rows(markdown, "distill")[0][1] == "2"
+
+
+def test_settings_other_than_the_seed_make_separate_rows(tmp_path):
+  workdirs = (_write_workdir(tmp_path / "a", "distill", 0.9, 10.0, policy_target="improved"),
+              _write_workdir(tmp_path / "b", "distill", 0.8, 10.0, policy_target="visits"),
+              _write_workdir(tmp_path / "c", "ppo", 0.85, 10.0))
+  markdown, _, _ = compare.write_comparison(workdirs, str(tmp_path / "out"))
+  labels = [row[0] for row in _table_rows(markdown, "distill") + _table_rows(markdown, "ppo")]
+  assert labels == ["distill (policy_target=improved)", "distill (policy_target=visits)", "ppo"]
+
+
+def test_t_interval_over_seeds():
+  mean, half_width = mean_with_t_interval([0.90, 0.92, 0.97])
+  assert np.isclose(mean, 0.93)
+  assert np.isclose(half_width, 4.3027 * np.std([0.90, 0.92, 0.97], ddof=1) / np.sqrt(3))
+  assert np.isnan(mean_with_t_interval([0.9])[1])
+  # Beyond the table the series is within 1e-3 of the t quantile, and tends to 1.96.
+  assert abs(t_quantile_975(40) - 2.0211) < 1e-3 and abs(t_quantile_975(10_000) - 1.96) < 1e-3
 
 
 def test_resumed_run_keeps_the_last_row_of_a_repeated_iteration(tmp_path):
@@ -67,7 +105,7 @@ def test_resumed_run_keeps_the_last_row_of_a_repeated_iteration(tmp_path):
     file.write(json.dumps({"iteration": 6, "wall_clock_s": 70.0, "env_steps": 6000,
                            "decisions_per_s": 1.0, "eval_greedy_utilization": 0.95,
                            "eval_greedy_ci95": 0.01}) + "\n")
-  run = compare.Run(workdir)
+  run = runs.Run(workdir)
   assert [row["iteration"] for row in run.rows] == [1, 2, 3, 4, 5, 6]
   assert run.eval_rows[-1]["eval_greedy_utilization"] == 0.95
 
@@ -101,4 +139,4 @@ def test_malformed_metrics_line_names_the_line(tmp_path):
   with open(f"{workdir}/metrics.jsonl", "a") as file:
     file.write("{not json\n")
   with pytest.raises(ValueError, match="line 7: not valid JSON"):
-    compare.Run(workdir)
+    runs.Run(workdir)

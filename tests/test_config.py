@@ -1,10 +1,12 @@
 """Flag validation: every bad setting is rejected with a message naming the flag."""
+import re
 import subprocess
 import sys
 
 import pytest
 
 from purepi import config as config_lib
+from purepi.errors import UsageError
 
 
 @pytest.mark.parametrize("overrides, fragment", [
@@ -15,10 +17,15 @@ from purepi import config as config_lib
     ({"discount": 1.5}, "--discount"),
     ({"mlp_units": (64, 0)}, "--mlp_units"),
     ({"mode": "compare"}, "--workdirs"),
+    ({"learning_rate": float("inf")}, "--learning_rate must be a finite number, got inf"),
+    ({"value_loss_weight": float("nan")}, "--value_loss_weight must be a finite number, got nan"),
+    ({"gae_lambda": -0.5}, "--gae_lambda must be in [0, 1], got -0.5"),
+    ({"clip_eps": 0.0}, "--clip_eps must be > 0, got 0.0"),
+    ({"entropy_coef": -1.0}, "--entropy_coef must be >= 0, got -1.0"),
 ])
 def test_validate_names_the_bad_flag(overrides, fragment):
   config = config_lib.Config(**overrides)
-  with pytest.raises(ValueError, match=fragment.replace("[", r"\[")):
+  with pytest.raises(UsageError, match=re.escape(fragment)):
     config_lib.validate(config)
 
 

@@ -1,16 +1,24 @@
 """CSVGenerator: reading an instance from a CSV file, and clear errors on bad files."""
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from purepi.env import CSVGenerator, TWENTY_FOOT_DIMS
+from purepi.errors import UsageError
 
 HEADER = "Item_Name,Length,Width,Height,Quantity\n"
 
 
-def write(tmp_path, text):
+def write(tmp_path, content):
+  """The CSV file with `content` (text is written as UTF-8, bytes as they are)."""
   path = tmp_path / "items.csv"
-  path.write_text(text)
+  path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
   return str(path)
 
 
@@ -40,6 +48,10 @@ def test_reads_items_and_pads_to_max_num_items(tmp_path):
     (HEADER + "shape_1,1080,760,3000,1\n", 2, "Height 3000 of 'shape_1' exceeds the container's 2200 mm"),
     (HEADER + "shape_1,1080,760,300,3\nshape_2,100,100,100,2\n", 3, "5 items so far, more than max_num_items=4"),
     (HEADER, None, "no items listed"),
+    (HEADER + "shape_1,1080,760,300,10000000000\n", 2, "10000000000 items so far, more than max_num_items=4"),
+    ((HEADER + "shape_1,1080,760,300,1\n").encode() + b"sh\xc3\x28pe,1,1,1,1\n", 3, "not UTF-8 text"),
+    (HEADER + "shape_1,10\x0080,760,300,1\n", 2, "Length of 'shape_1' must be an integer, got '10\\x0080'"),
+    (HEADER + "shape_1," + "9" * 200_000 + ",760,300,1\n", 2, "not a CSV row (field larger than field limit"),
 ])
 def test_malformed_file_raises_naming_file_line_and_problem(tmp_path, text, line, problem):
   path = write(tmp_path, text)
@@ -53,5 +65,61 @@ def test_malformed_file_raises_naming_file_line_and_problem(tmp_path, text, line
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-  with pytest.raises(FileNotFoundError, match="no such CSV file"):
+  with pytest.raises(UsageError, match="no such CSV file"):
     CSVGenerator(str(tmp_path / "absent.csv"), max_num_ems=30)
+
+
+def test_a_byte_order_mark_is_read_like_plain_utf8(tmp_path):
+  plain = CSVGenerator(write(tmp_path, HEADER + "shape_1,1080,760,300,2\n"), max_num_ems=30)
+  with_bom = CSVGenerator(write(tmp_path, "\ufeff" + HEADER + "shape_1,1080,760,300,2\n"), max_num_ems=30)
+  np.testing.assert_array_equal(np.stack(plain(None).items, -1), np.stack(with_bom(None).items, -1))
+
+
+def test_a_huge_quantity_is_refused_before_anything_is_allocated(tmp_path):
+  path = write(tmp_path, HEADER + "shape_1,10,10,10,10000000000\n")
+  with pytest.raises(UsageError, match="line 2: 10000000000 items so far, more than the CSV limit=10000"):
+    CSVGenerator(path, max_num_ems=30)
+
+
+FIELD = st.one_of(st.integers(-10, 3000).map(str), st.integers(-10 ** 12, 10 ** 12).map(str),
+                  st.text(max_size=6), st.sampled_from(["", " 12", "1e3", "0x10", "３"]))
+ROW = st.lists(FIELD, min_size=0, max_size=7).map(",".join)
+
+
+@st.composite
+def csv_files(draw):
+  """Random bytes, or a header (right or wrong) and random rows, with or without a byte-order mark."""
+  if draw(st.booleans()):
+    return draw(st.binary(max_size=300))
+  header = draw(st.sampled_from([HEADER.strip(), "Item_Name,Length,Width,Height", "a,b,c,d,e"]))
+  rows = draw(st.lists(st.one_of(ROW, st.builds(
+      lambda name, dims, quantity: f"{name},{dims[0]},{dims[1]},{dims[2]},{quantity}",
+      st.text(alphabet="abc_1", max_size=5), st.tuples(*[st.integers(1, 2500)] * 3),
+      st.integers(-2, 30))), max_size=6))
+  text = "\n".join([header] + rows) + draw(st.sampled_from(["", "\n", "\r\n"]))
+  return (draw(st.sampled_from(["", "\ufeff"])) + text).encode("utf-8")
+
+
+@settings(max_examples=200)
+@given(content=csv_files())
+def test_any_file_gives_an_instance_or_a_usage_error(tmp_path_factory, content):
+  path = write(tmp_path_factory.mktemp("fuzz"), content)
+  try:
+    generator = CSVGenerator(path, max_num_ems=30, max_num_items=20)
+  except UsageError as error:
+    message = str(error)
+    assert message.startswith(path) and "\n" not in message
+    return
+  state = generator(jax.random.PRNGKey(0))
+  lengths = np.stack(state.items, -1)[np.asarray(state.items_mask)]
+  assert len(lengths) >= 1 and np.all(lengths > 0)
+  assert np.all(lengths <= np.array(TWENTY_FOOT_DIMS))
+
+
+def test_run_py_turns_a_bad_csv_into_one_line_and_exit_2(tmp_path):
+  path = write(tmp_path, HEADER.encode() + b"\xff\xfe,1,1,1,1\n")
+  result = subprocess.run([sys.executable, "run.py", "--mode=baselines", f"--csv_path={path}",
+                           "--eval_num_episodes=2"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+  assert result.returncode == 2
+  assert result.stderr.strip() == f"error: {path}, line 2: not UTF-8 text"

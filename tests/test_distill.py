@@ -15,6 +15,7 @@ from purepi.training import algorithm, checkpoints
 from purepi.training import devices as device_lib
 from purepi.training import workdir as workdir_lib
 from purepi.config import Config
+from purepi.errors import UsageError
 from purepi.networks import make_network
 from tests.trainer_runs import (TIMING_KEYS, run_and_read_metrics, straight_and_resumed,
                                  without_timings)
@@ -197,7 +198,7 @@ def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
 
 def test_resuming_with_other_settings_is_refused(runs):
   root, _, _ = runs
-  with pytest.raises(ValueError, match=r"num_layers: 1 -> 2.*choose another --workdir"):
+  with pytest.raises(UsageError, match=r"--num_layers: 1 stored, 2 now\); choose another --workdir"):
     _run(root / "a", num_iterations=3, num_layers=2)
 
 
@@ -205,8 +206,10 @@ def test_metrics_past_the_checkpoint_are_dropped(tmp_path):
   path = tmp_path / "metrics.jsonl"
   for iteration in (1, 2, 3):
     workdir_lib.append_metrics(path, {"iteration": iteration})
-  workdir_lib.drop_metrics_after(path, 2)
+  workdir_lib.keep_metrics_through(path, 2)
   assert [record["iteration"] for record in workdir_lib.read_metrics(path)] == [1, 2]
+  workdir_lib.keep_metrics_through(path, 0)  # no checkpoint yet: nothing is kept
+  assert workdir_lib.read_metrics(path) == []
 
 
 def test_cosine_schedule_reaches_zero_after_the_last_iteration():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from purepi.evaluation import baselines
+from purepi.evaluation.protocol import EpisodeOutcome, evaluate_policy, summarize
 from purepi.policies import heuristics
 from purepi.policies.rollout import rollout
 from purepi.env import BinPack, Item, Observation, RandomGenerator, Space
@@ -148,21 +149,37 @@ def test_baseline_table_summarizes_every_heuristic(small_env):
   table = baselines.baseline_table(small_env, instance_keys, jax.random.PRNGKey(4))
   assert list(table) == list(heuristics.HEURISTICS)
   for summary in table.values():
-    assert set(summary) == {"mean", "ci95", "perfect_fraction"}
+    assert set(summary) == {"mean", "ci95", "perfect_fraction", "items_placed"}
     # Utilization is float32: a perfect packing may read a few ulps above 1.
     assert 0.0 < summary["mean"] <= 1.0 + 1e-6 and summary["ci95"] >= 0.0
     assert 0.0 <= summary["perfect_fraction"] <= 1.0
+    assert 0.0 < summary["items_placed"] <= small_env.generator.max_num_items
 
 
-def test_summarize_counts_perfect_packings_up_to_float_rounding():
-  summary = baselines.summarize([1.0000001, 0.9999995, 0.99, 0.5])
-  assert summary["perfect_fraction"] == 0.5
-  assert np.isclose(summary["mean"], np.mean([1.0000001, 0.9999995, 0.99, 0.5]))
+def test_summarize_counts_perfect_packings_by_items_placed():
+  outcome = EpisodeOutcome(utilization=np.array([1.0000001, 0.9999995, 0.99, 0.5]),
+                           items_placed=np.array([7, 5, 6, 2]), num_items=np.array([7, 6, 6, 4]))
+  summary = summarize(outcome)
+  assert summary["perfect_fraction"] == 0.5  # episodes 0 and 2 placed every item
+  assert summary["items_placed"] == 5.0
+  assert np.isclose(summary["mean"], np.mean(outcome.utilization))
+
+
+def test_evaluate_policy_counts_the_items_of_each_episode(small_env):
+  instance_keys = jax.random.split(jax.random.PRNGKey(5), 8)
+  outcome = jax.jit(lambda keys: evaluate_policy(small_env, heuristics.tightest_fit, keys,
+                                                 jax.random.PRNGKey(0)))(instance_keys)
+  states, _ = jax.vmap(small_env.reset)(instance_keys)
+  np.testing.assert_array_equal(outcome.num_items, np.sum(states.items_mask, axis=-1))
+  assert np.all((outcome.items_placed >= 1) & (outcome.items_placed <= outcome.num_items))
+  # Every placed item adds its volume: all items placed <=> the container is full (cut instances).
+  perfect = np.asarray(outcome.items_placed == outcome.num_items)
+  np.testing.assert_array_equal(perfect, np.asarray(outcome.utilization) > 1 - 1e-5)
 
 
 def test_baselines_mode_runs_end_to_end():
   result = subprocess.run(
-      [sys.executable, "run.py", "--mode=baselines", "--num_episodes=8", "--max_num_items=8",
+      [sys.executable, "run.py", "--mode=baselines", "--eval_num_episodes=8", "--max_num_items=8",
        "--max_num_ems=16", "--obs_num_ems=8"],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 from purepi import config as config_lib
+from purepi.errors import UsageError
 from purepi.cli import inspect as inspect_lib
 from purepi.cli import search_trace
 from purepi.evaluation.protocol import make_env
 from purepi.policies import search_policy
 from purepi.policies.rollout import flat_invalid_actions
 
-SMALL = dict(mode="inspect", max_num_items=6, obs_num_ems=8, max_num_ems=12, num_simulations=8,
-             max_num_considered_actions=4, inspect_num_steps=1, seed=3)
+SMALL = dict(mode="inspect", max_num_items=6, obs_num_ems=8, max_num_ems=12, inspect_num_simulations=8,
+             inspect_num_considered_actions=4, inspect_num_steps=1, seed=3)
 SECTION_TITLES = ("1. State and Gumbel-Top-m", "2. Sequential Halving phases", "3. Completed Q and sigma",
                   "4. Improved policy", "5. Chosen action")
 
@@ -64,7 +65,7 @@ def test_considered_actions_are_the_top_k_of_logits_plus_gumbel_among_valid(insp
   config, _, _, timestep, output, report = inspected
   tree = search_trace.first_tree(output)
   valid = np.asarray(timestep.observation.action_mask[0]).reshape(-1)
-  k = min(config.max_num_considered_actions, int(valid.sum()))
+  k = min(config.inspect_num_considered_actions, int(valid.sum()))
   logits = np.asarray(inspect_lib.UniformPrior().apply((), timestep.observation)[0][0])
   scores = logits + tree.extra_data.root_gumbel
   ranked = sorted(np.flatnonzero(valid), key=lambda action: -scores[action])
@@ -77,10 +78,10 @@ def test_considered_actions_are_the_top_k_of_logits_plus_gumbel_among_valid(insp
 def test_phase_visits_sum_to_num_simulations(inspected):
   config, *_, output, report = inspected
   visits_in_phase = [int(row[-4]) for row in table_rows(sections(report)[2])]
-  assert sum(visits_in_phase) == config.num_simulations
+  assert sum(visits_in_phase) == config.inspect_num_simulations
   tree = search_trace.first_tree(output)
   trace = search_trace.trace_simulations(tree)
-  records = search_trace.reconstruct_phases(tree, trace, config.max_num_considered_actions)
+  records = search_trace.reconstruct_phases(tree, trace, config.inspect_num_considered_actions)
   assert len(records) > 1  # the small config halves at least once
   for record in records:
     assert sum(row.visits_in_phase for row in record.rows) == len(record.phase.considered_visits)
@@ -91,7 +92,7 @@ def test_reconstruction_agrees_with_the_final_tree(inspected):
   config, *_, output, _ = inspected
   tree = search_trace.first_tree(output)
   trace = search_trace.trace_simulations(tree)
-  rewound = search_trace.root_after(tree, trace, config.num_simulations)
+  rewound = search_trace.root_after(tree, trace, config.inspect_num_simulations)
   np.testing.assert_array_equal(rewound.children_visits[0], tree.children_visits[0])
   visited = tree.children_visits[0] > 0
   np.testing.assert_allclose(rewound.children_values[0][visited], tree.children_values[0][visited], rtol=1e-5)
@@ -108,9 +109,9 @@ def test_dot_file_holds_every_used_node_and_edge(inspected, tmp_path):
   dot_text = search_trace.tree_to_dot(tree, config.max_num_items, int(output.action[0]))
   nodes = re.findall(r"^  n(\d+) \[label=", dot_text, flags=re.MULTILINE)
   edges = re.findall(r"^  n(\d+) -> n(\d+) \[label=", dot_text, flags=re.MULTILINE)
-  assert len(nodes) == int(np.sum(tree.node_visits > 0)) == config.num_simulations + 1
+  assert len(nodes) == int(np.sum(tree.node_visits > 0)) == config.inspect_num_simulations + 1
   assert sorted((int(parent), int(child)) for parent, child in edges) == sorted(
-      (int(tree.parents[child]), child) for child in range(1, config.num_simulations + 1))
+      (int(tree.parents[child]), child) for child in range(1, config.inspect_num_simulations + 1))
   assert dot_text.startswith("digraph") and dot_text.rstrip().endswith("}")
   dot_binary = shutil.which("dot")
   if dot_binary:  # where Graphviz is installed, it must read the file too
@@ -156,7 +157,7 @@ def test_too_many_greedy_steps_is_a_clear_error():
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
   config = config_lib.Config(**dict(SMALL, checkpoint=str(tmp_path / "none")))
-  with pytest.raises(FileNotFoundError, match="is neither a workdir with checkpoints/"):
+  with pytest.raises(UsageError, match="is neither a workdir with checkpoints/"):
     inspect_lib.load_prior(config)
 
 

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "purepi"
 LAYERS = (
-    ("purepi.masking", "purepi.config"),
+    ("purepi.masking", "purepi.errors", "purepi.config"),
     ("purepi.env",),
     ("purepi.search",),
     ("purepi.networks",),
@@ -23,7 +23,7 @@ LAYERS = (
     ("purepi.evaluation",),
     ("purepi.training",),
     ("purepi.agents",),
-    ("purepi.cli",),
+    ("purepi.cli", "purepi.__main__"),
 )
 LAYER_OF = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 MAX_MODULE_LINES = 300

@@ -1,4 +1,6 @@
 """The policy-value network: shapes, masking, value range, and no NaN anywhere."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,9 @@ import pytest
 from purepi.evaluation.protocol import make_env
 from purepi.policies.rollout import rollout
 from purepi.config import Config
+from purepi.env import EMS, Item, Observation
 from purepi.networks import make_network
+from purepi.networks.transformer import pair_features
 
 TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_heads=2,
               key_size=4, mlp_units=(8,))
@@ -21,10 +25,10 @@ def _random_valid_policy(key, state, timestep):
   return jnp.stack([flat // TINY.max_num_items, flat % TINY.max_num_items], -1).astype(jnp.int32), {}
 
 
-@pytest.fixture(scope="module")
-def setup():
+@pytest.fixture(scope="module", params=[False, True], ids=["bilinear", "pairwise"])
+def setup(request):
   env = make_env(TINY)
-  network = make_network(TINY)
+  network = make_network(dataclasses.replace(TINY, pairwise_policy_head=request.param))
   state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), BATCH))
   # Observations along whole episodes: fresh, mid-episode and terminal ones.
   _, _, transitions = rollout(env, _random_valid_policy, jax.random.PRNGKey(1), state, timestep,
@@ -96,3 +100,18 @@ def test_one_observation_without_batch_dimension(setup):
   batched_logits, batched_value = apply(params, observations)
   np.testing.assert_allclose(logits, batched_logits[3], rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(value, batched_value[3], rtol=1e-5)
+
+
+def test_pair_features_by_hand():
+  # One EMS 0.5 x 1 x 0.25 at (x1, z1) = (0.5, 0.25); a second, absent. Two items.
+  ems = EMS(x1=jnp.array([0.5, 0.0]), x2=jnp.array([1.0, 0.0]), y1=jnp.array([0.0, 0.0]),
+            y2=jnp.array([1.0, 0.0]), z1=jnp.array([0.25, 0.0]), z2=jnp.array([0.5, 0.0]))
+  items = Item(x_len=jnp.array([0.25, 0.5]), y_len=jnp.array([0.5, 1.0]), z_len=jnp.array([0.25, 0.25]))
+  observation = Observation(ems=ems, ems_mask=jnp.array([True, False]), items=items,
+                            items_mask=jnp.array([True, True]), items_placed=jnp.array([False, False]),
+                            action_mask=jnp.array([[True, True], [False, False]]))
+  features = np.asarray(pair_features(observation))
+  assert features.shape == (2, 2, 6)
+  np.testing.assert_allclose(features[0, 0], [0.5, 0.5, 1.0, 0.25, 0.25, 0.5])
+  np.testing.assert_allclose(features[0, 1], [1.0, 1.0, 1.0, 1.0, 0.25, 0.5])  # a perfect fit
+  assert np.all(features[1] == 0.0)  # not valid actions

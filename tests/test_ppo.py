@@ -10,7 +10,9 @@ import optax
 import pytest
 
 from purepi.agents import distill, ppo
+from purepi import config as config_lib
 from purepi.cli import app
+from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env
 from purepi.training import checkpoints
 from purepi.training import devices as device_lib
@@ -260,9 +262,9 @@ def test_bad_ppo_settings_are_rejected():
   env = make_env(TINY)
   network = make_network(TINY)
   for name, value in (("clip_eps", 0.0), ("value_clip_eps", -0.1), ("entropy_coef", -1.0)):
-    with pytest.raises(ValueError, match=f"--{name}"):
-      ppo.make_algorithm(dataclasses.replace(TINY, **{name: value}), env, network)
-  with pytest.raises(ValueError, match="--training_batch_size"):
+    with pytest.raises(UsageError, match=f"--{name}"):
+      config_lib.validate(dataclasses.replace(TINY, **{name: value}))
+  with pytest.raises(UsageError, match="--training_batch_size"):
     ppo.make_algorithm(dataclasses.replace(TINY, training_batch_size=64), env, network)
 
 

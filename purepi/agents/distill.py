@@ -9,17 +9,24 @@ One iteration, on every device at once (`jax.pmap`, gradients averaged with
      softmax(prior logits + completed Q), is the improved policy.
   2. Evaluate (`monte_carlo_returns`): the value target of each step is the
      return actually obtained from it, not a search value.
-  3. Distill (`update`): shuffle the steps, then for each minibatch of
-     `training_batch_size`, minimise
+  3. Distill (`update`): shuffle the steps (this iteration's, or with
+     `replay_iterations` K > 1 those of the last K iterations, kept on the
+     devices by `purepi.training.replay`), then take `num_epochs` times one
+     iteration's worth of minibatches of `training_batch_size`, each a step of
        cross-entropy(network logits, action_weights)
        + value_loss_weight * (network value - return)^2
-     over the valid steps, with Adam and global-norm clipping.
+     over its valid steps, with Adam and global-norm clipping.
+
+`--policy_target=visits` swaps step 1's search for MuZero's (PUCT, Dirichlet
+root noise) and its target for the root visit counts, the AlphaZero / Expert
+Iteration target, for the ablation the blog discusses.
 
 The network gets better, so the search built on it gets stronger, so the next
 targets are better. `make_algorithm` returns these steps as an `Algorithm`;
 the loop that runs them, with the workdir, checkpoints, evaluation and the
 progress bar, is `purepi.training.loop.run_experiment`, shared with PPO.
 """
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -28,8 +35,9 @@ import optax
 
 from purepi.policies.rollout import rollout
 from purepi.policies.search_policy import make_search_policy
-from purepi.training.algorithm import (Algorithm, TrainState, batch_layout, init_train_state,
-                                       make_optimizer, train_on_batch)
+from purepi.training import replay
+from purepi.training.algorithm import (Algorithm, TrainState, apply_gradients, batch_layout,
+                                       init_train_state, make_optimizer, train_on_batch)
 from purepi.training.devices import AXIS_NAME
 
 
@@ -87,11 +95,7 @@ def distillation_loss(params, network, minibatch: DistillationBatch, value_loss_
 
 
 def make_train_step(network, optimizer, value_loss_weight: float):
-  """One gradient step on a minibatch split over the devices (call under pmap).
-
-  A minibatch with no valid step on any device leaves the state unchanged
-  (Adam would otherwise still move the parameters with its momentum).
-  """
+  """One gradient step on a minibatch split over the devices (call under pmap)."""
 
   def train_step(train_state: TrainState, minibatch: DistillationBatch):
     num_valid = jax.lax.psum(jnp.sum(minibatch.valid), AXIS_NAME)
@@ -102,17 +106,24 @@ def make_train_step(network, optimizer, value_loss_weight: float):
     grads = jax.lax.pmean(grads, AXIS_NAME)
     policy_loss = jax.lax.pmean(policy_loss, AXIS_NAME)
     value_loss = jax.lax.pmean(value_loss, AXIS_NAME)
-    updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
-    params = optax.apply_updates(train_state.params, updates)
-    has_data = num_valid > 0
-    keep_old_if_empty = lambda new, old: jnp.where(has_data, new, old)
-    new_state = jax.tree.map(keep_old_if_empty, TrainState(params, opt_state), train_state)
+    new_state, step_metrics = apply_gradients(optimizer, train_state, grads, num_valid > 0)
     metrics = {"policy_loss": policy_loss, "value_loss": value_loss,
-               "loss": policy_loss + value_loss_weight * value_loss,
-               "has_data": has_data.astype(jnp.float32)}
+               "loss": policy_loss + value_loss_weight * value_loss, **step_metrics}
     return new_state, metrics
 
   return train_step
+
+
+def batch_shape(env, layout) -> DistillationBatch:
+  """Shapes and dtypes of one device's `DistillationBatch` (`[T, B, ...]`)."""
+  _, timestep = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+  steps = (layout.num_steps, layout.episodes_per_device)
+  shaped = lambda shape, dtype: jax.ShapeDtypeStruct(steps + tuple(shape), dtype)
+  num_actions = math.prod(timestep.observation.action_mask.shape)
+  return DistillationBatch(
+      observation=jax.tree.map(lambda leaf: shaped(leaf.shape, leaf.dtype), timestep.observation),
+      action_weights=shaped((num_actions,), jnp.float32), returns=shaped((), jnp.float32),
+      valid=shaped((), jnp.bool_))
 
 
 def make_algorithm(config, env, network) -> Algorithm:
@@ -121,8 +132,14 @@ def make_algorithm(config, env, network) -> Algorithm:
   optimizer = make_optimizer(config, layout)
   train_step = make_train_step(network, optimizer, config.value_loss_weight)
 
+  use_replay = config.replay_iterations > 1
+
   def init(key):
-    return init_train_state(env, network, optimizer, key)
+    train_state = init_train_state(env, network, optimizer, key)
+    if use_replay:
+      train_state = train_state._replace(
+          replay=replay.empty(batch_shape(env, layout), config.replay_iterations))
+    return train_state
 
   def collect(train_state: TrainState, key):
     reset_key, search_key = jax.random.split(key)
@@ -130,7 +147,8 @@ def make_algorithm(config, env, network) -> Algorithm:
     policy_fn = make_search_policy(
         env, network, train_state.params, num_simulations=config.num_simulations,
         max_num_considered_actions=config.max_num_considered_actions,
-        gumbel_scale=config.gumbel_scale, discount=config.discount)
+        gumbel_scale=config.gumbel_scale, discount=config.discount,
+        policy_target=config.policy_target, value_scale=config.search_value_scale)
     _, _, transitions = rollout(env, policy_fn, search_key, state, timestep, layout.num_steps)
     valid = transitions.valid
     returns = monte_carlo_returns(transitions.reward, transitions.discount, valid, config.discount)
@@ -146,8 +164,12 @@ def make_algorithm(config, env, network) -> Algorithm:
     return batch, metrics
 
   def update(train_state: TrainState, batch: DistillationBatch, key):
-    return train_on_batch(train_step, train_state, batch, key, config.num_epochs,
-                          layout.num_minibatches, layout.minibatch_per_device)
+    buffer = replay.push(train_state.replay, batch) if use_replay else None
+    steps = replay.as_steps(buffer) if use_replay else batch
+    learner, metrics = train_on_batch(
+        train_step, train_state._replace(replay=None), steps, key, config.num_epochs,
+        layout.num_minibatches, layout.minibatch_per_device)
+    return learner._replace(replay=buffer), metrics
 
   return Algorithm(init=init, collect=collect, update=update)
 

@@ -26,12 +26,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from purepi.masking import mask_invalid_actions
 from purepi.policies.rollout import flat_invalid_actions, flatten_action, rollout, unflatten_action
-from purepi.training.algorithm import (Algorithm, TrainState, batch_layout, init_train_state,
-                                       make_optimizer, train_on_batch)
+from purepi.training.algorithm import (Algorithm, TrainState, apply_gradients, batch_layout,
+                                       init_train_state, make_optimizer, train_on_batch)
 from purepi.training.devices import AXIS_NAME
 
 
@@ -180,8 +179,7 @@ def make_train_step(network, optimizer, config):
   """One gradient step on a minibatch split over the devices (call under pmap).
 
   Advantages are normalised with the mean and standard deviation of the
-  minibatch's valid steps over all devices. A minibatch with no valid step on
-  any device leaves the state unchanged.
+  minibatch's valid steps over all devices.
   """
 
   def train_step(train_state: TrainState, minibatch: PPOBatch):
@@ -199,12 +197,8 @@ def make_train_step(network, optimizer, config):
         train_state.params, network, minibatch, normalized_advantage, config, num_valid_per_device)
     grads = jax.lax.pmean(grads, AXIS_NAME)
     diagnostics = jax.lax.pmean(diagnostics, AXIS_NAME)
-    updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
-    params = optax.apply_updates(train_state.params, updates)
-    has_data = num_valid > 0
-    keep_old_if_empty = lambda new, old: jnp.where(has_data, new, old)
-    new_state = jax.tree.map(keep_old_if_empty, TrainState(params, opt_state), train_state)
-    return new_state, dict(diagnostics, has_data=has_data.astype(jnp.float32))
+    new_state, step_metrics = apply_gradients(optimizer, train_state, grads, num_valid > 0)
+    return new_state, dict(diagnostics, **step_metrics)
 
   return train_step
 
@@ -212,19 +206,8 @@ def make_train_step(network, optimizer, config):
 # --- The algorithm ----------------------------------------------------------
 
 
-def validate(config) -> None:
-  """Raises ValueError naming the first PPO setting out of range."""
-  for name in ("clip_eps", "value_clip_eps"):
-    if getattr(config, name) <= 0:
-      raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
-  for name in ("entropy_coef", "value_coef"):
-    if getattr(config, name) < 0:
-      raise ValueError(f"--{name} must be >= 0, got {getattr(config, name)}")
-
-
 def make_algorithm(config, env, network) -> Algorithm:
-  """PPO's init, collect and update for `run_experiment`."""
-  validate(config)
+  """PPO's init, collect and update for `run_experiment` (settings checked by `config.validate`)."""
   layout = batch_layout(config, env)
   optimizer = make_optimizer(config, layout)
   train_step = make_train_step(network, optimizer, config)

@@ -2,13 +2,14 @@
 
   python run.py --flagfile=distill.flags                      # search distillation
   python run.py --flagfile=ppo.flags                          # PPO baseline
-  python run.py --mode=baselines --num_episodes=1024          # heuristic table
+  python run.py --mode=baselines                              # heuristic table, held-out instances
   python run.py --mode=inspect                                # one search, step by step
   python run.py --mode=compare --workdirs=workdirs/distill,workdirs/ppo
 
 Every flag is a field of `purepi.config.Config`; bad values stop the run with a
-one-line error and exit code 2 before anything is written. `run.py` at the
-repository root calls `run`.
+one-line error and exit code 2 before anything is written (`purepi.errors`:
+a user's mistake exits 2, training that hit a NaN exits 3, a bug keeps its
+traceback). `run.py` at the repository root calls `run`.
 """
 import dataclasses
 import importlib
@@ -18,6 +19,7 @@ import typing
 from absl import app, flags
 
 from purepi import config as config_lib
+from purepi.errors import Interrupted, NonFiniteError, UsageError
 
 # mode -> "module:function"; imported lazily so each mode loads only what it needs.
 ENTRY_POINTS = {
@@ -28,6 +30,7 @@ ENTRY_POINTS = {
     "inspect": "purepi.cli.inspect:main",
     "render": "purepi.cli.evaluate:render_main",
     "compare": "purepi.cli.evaluate:compare_main",
+    "pack": "purepi.cli.pack:main",
 }
 
 
@@ -58,7 +61,7 @@ def config_from_flags(flag_values=flags.FLAGS) -> config_lib.Config:
       try:
         value = tuple(item_type(v) for v in value)
       except ValueError:
-        raise ValueError(f"--{field.name} must be a comma-separated list of {item_type.__name__}, "
+        raise UsageError(f"--{field.name} must be a comma-separated list of {item_type.__name__}, "
                          f"got {','.join(value)}") from None
     values[field.name] = value
   return config_lib.Config(**values)
@@ -74,26 +77,45 @@ def parse_config(arguments) -> config_lib.Config:
   return config
 
 
+# Exit statuses: a user's mistake, and training that stopped on a non-finite value.
+EXIT_USAGE = 2
+EXIT_NON_FINITE = 3
+
+
 def main(argv):
+  """Validates the parsed flags and runs `--mode`'s entry function."""
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
     config = config_from_flags()
     config_lib.validate(config)
-  except ValueError as error:
+  except UsageError as error:
     _fail(str(error))
   quiet_logging()
   module_name, function_name = ENTRY_POINTS[config.mode].split(":")
   entry = getattr(importlib.import_module(module_name), function_name)
   try:
     entry(config)
-  except (ValueError, FileNotFoundError) as error:
+  except UsageError as error:
     _fail(str(error))
+  except NonFiniteError as error:
+    _fail(str(error), EXIT_NON_FINITE)
+  except Interrupted as error:
+    print(str(error), file=sys.stderr)
+    sys.exit(error.exit_status)
 
 
-def _fail(message):
+def _fail(message, status=EXIT_USAGE):
   print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+  sys.exit(status)
+
+
+def parse_flags_or_fail(argv):
+  """absl's flag parsing, with a bad flag reported in one line and exit status 2 (absl's own: 1)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:
+    _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
 def quiet_logging() -> None:
@@ -102,7 +124,24 @@ def quiet_logging() -> None:
   logging.set_verbosity(logging.WARNING)
 
 
-def run():
-  """Parses the command line into a `Config` and runs its mode."""
+NOTHING_TO_RUN = """purepi: policy iteration via search distillation for 3D bin packing.
+
+Say what to run (README.md has the details and the measured results):
+  purepi --flagfile=distill.flags        train the main job (search distillation)
+  purepi --flagfile=ppo.flags            train the PPO baseline on the same budget
+  purepi --flagfile=distill.flags --num_seeds=3 --workdir=workdirs/distill_seeds
+  purepi --mode=compare --workdirs=workdirs/distill,workdirs/ppo --workdir=workdirs/comparison
+  purepi --mode=pack --checkpoint=workdirs/distill --csv_path=my_container.csv --workdir=workdirs/plan
+  purepi --mode=baselines | --mode=inspect | --mode=eval --checkpoint=DIR | --mode=render ...
+  purepi --helpfull                      every flag
+(`purepi`, `python -m purepi` and `python run.py` are the same command.)"""
+
+
+def run(argv=None):
+  """Parses the command line into a `Config` and runs its mode; with no argument, says what to run."""
+  argv = sys.argv if argv is None else argv
+  if len(argv) == 1:
+    print(NOTHING_TO_RUN)
+    sys.exit(EXIT_USAGE)
   define_flags()
-  app.run(main)
+  app.run(main, argv=argv, flags_parser=parse_flags_or_fail)

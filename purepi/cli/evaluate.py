@@ -5,6 +5,7 @@ from pathlib import Path
 import jax
 
 from purepi import config as config_lib
+from purepi.errors import UsageError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import compare, reports
 from purepi.evaluation.evaluator import Evaluator
@@ -34,9 +35,10 @@ def eval_main(config):
   run_config, env, network, params = _load_for_evaluation(config)
   devices = jax.local_devices()
   config_lib.validate_for_devices(run_config, len(devices))
-  evaluator = Evaluator(run_config, env, network, devices)
+  evaluator = Evaluator(run_config, env, network, devices, progress=config.progress)
   record = evaluator(replicate(params, devices))
-  baselines = baselines_lib.baseline_table(env, evaluator.instance_keys, evaluator.policy_key)
+  baselines = baselines_lib.baseline_table(env, evaluator.instance_keys, evaluator.policy_key,
+                                           progress=config.progress)
   print(f"Held-out instances: {run_config.eval_num_episodes} (eval_seed {run_config.eval_seed}); "
         f"checkpoint {config.checkpoint or config.workdir}.")
   print(reports.format_final_table(record, baselines, run_config.eval_num_simulations))
@@ -47,18 +49,18 @@ def render_main(config):
   run_config, env, network, params = _load_for_evaluation(config)
   instance_keys, _ = held_out_keys(run_config)
   paths = reports.render_greedy_instances(
-      env, network, params, instance_keys[:run_config.num_renders], Path(config.workdir) / "renders")
+      env, network, params, instance_keys[:run_config.num_renders], Path(config.workdir) / "renders",
+      progress=config.progress)
   for path in paths:
     print(path)
 
 
 def baselines_main(config):
-  """`--mode=baselines`: every heuristic on `num_episodes` instances from `seed`."""
+  """`--mode=baselines`: every heuristic on the held-out instances (`eval_seed`, `eval_num_episodes`)."""
   env = make_env(config)
-  instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  instance_keys = jax.random.split(instance_key, config.num_episodes)
-  results = baselines_lib.evaluate_heuristics(env, instance_keys, policy_key)
-  print(f"{config.num_episodes} instances, seed {config.seed}"
+  instance_keys, policy_key = held_out_keys(config)
+  results = baselines_lib.evaluate_heuristics(env, instance_keys, policy_key, progress=config.progress)
+  print(f"Held-out instances: {config.eval_num_episodes} (eval_seed {config.eval_seed})"
         + (f", {config.csv_path}" if config.csv_path else ""))
   print(baselines_lib.format_table(results))
 
@@ -66,7 +68,8 @@ def baselines_main(config):
 def compare_main(config):
   """`--mode=compare`: writes comparison.png and comparison.md into `config.workdir`."""
   if not config.workdirs:
-    raise ValueError("--mode=compare needs --workdirs=DIR[,DIR...]")
-  markdown, plot_path, table_path = compare.write_comparison(config.workdirs, config.workdir)
+    raise UsageError("--mode=compare needs --workdirs=DIR[,DIR...]")
+  markdown, plot_path, table_path = compare.write_comparison(config.workdirs, config.workdir,
+                                                             progress=config.progress)
   print(markdown)
   print(f"wrote {plot_path} and {table_path}")

@@ -5,7 +5,9 @@
   python run.py --mode=inspect --tree_out=/tmp/tree.dot          # + Graphviz (and PNG)
 
 The state is a fresh instance from `--seed`, advanced `--inspect_num_steps`
-steps by a greedy heuristic so the search starts mid-episode. The environment
+steps by a greedy heuristic so the search starts mid-episode. The search has
+`--inspect_num_simulations` (32) simulations over `--inspect_num_considered_actions`
+(8) Gumbel-Top-k actions, so Sequential Halving runs several phases. The environment
 is its own model: the search embedding is the env `State`, and every node's
 prior and value come from one prior source (uniform, or the trained network).
 
@@ -32,6 +34,7 @@ import numpy as np
 from purepi import search
 from purepi.cli.search_trace import (first_tree, gumbel_top_k, num_considered_actions,
                                      reconstruct_phases, root_scores, trace_simulations, tree_to_dot)
+from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env
 from purepi.masking import mask_invalid_actions
 from purepi.networks import make_network
@@ -72,7 +75,7 @@ def mid_episode_state(env, config):
     state, timestep, _ = jax.jit(rollout, static_argnums=(0, 1, 5))(
         env, largest_item_deepest_bottom_left, instance_key, state, timestep, config.inspect_num_steps)
   if bool(timestep.last()[0]):
-    raise ValueError(f"--inspect_num_steps={config.inspect_num_steps} ends the episode of seed "
+    raise UsageError(f"--inspect_num_steps={config.inspect_num_steps} ends the episode of seed "
                      f"{config.seed}: no action is left to search; use fewer steps")
   return state, timestep
 
@@ -81,8 +84,9 @@ def run_search(config, env, network, params, state, timestep) -> search.PolicyOu
   """The trainer's search (`search_policy.run_search`) once, with the Config's search settings."""
   search_key = jax.random.split(jax.random.PRNGKey(config.seed))[1]
   search_once = jax.jit(lambda key, state, timestep: search_policy.run_search(
-      env, network, params, key, state, timestep, config.num_simulations,
-      config.max_num_considered_actions, config.gumbel_scale, config.discount))
+      env, network, params, key, state, timestep, config.inspect_num_simulations,
+      config.inspect_num_considered_actions, config.gumbel_scale, config.discount,
+      value_scale=config.search_value_scale))
   return search_once(search_key, state, timestep)
 
 
@@ -100,7 +104,7 @@ def format_report(config, prior_name: str, timestep, output: search.PolicyOutput
   tree = first_tree(output)
   max_num_items = timestep.observation.action_mask.shape[-1]
   pair = lambda action: "({},{})".format(*divmod(int(action), max_num_items))
-  num_considered = num_considered_actions(tree, config.max_num_considered_actions)
+  num_considered = num_considered_actions(tree, config.inspect_num_considered_actions)
   considered = gumbel_top_k(tree, num_considered)
   logits = tree.children_prior_logits[0]
   gumbel = tree.extra_data.root_gumbel
@@ -116,7 +120,7 @@ def format_report(config, prior_name: str, timestep, output: search.PolicyOutput
       f"items left {items_left} of {int(np.sum(observation.items_mask))}, "
       f"utilization so far {float(timestep.extras['volume_utilization'][0]):.4f}, "
       f"valid actions {num_valid} of {tree.num_actions}, root value (prior) {float(tree.raw_values[0]):.4f}",
-      f"num_simulations n={tree.num_simulations}, considered m=min({config.max_num_considered_actions}, "
+      f"num_simulations n={tree.num_simulations}, considered m=min({config.inspect_num_considered_actions}, "
       f"{num_valid})={num_considered}, gumbel_scale={config.gumbel_scale}",
       "actions are (ems, item); logits are the masked root logits (max 0), g the Gumbel noise "
       "(tree.extra_data.root_gumbel)",
@@ -131,9 +135,12 @@ def format_report(config, prior_name: str, timestep, output: search.PolicyOutput
       "2. Sequential Halving phases (reconstructed from the tree)",
       "simulation s created node s+1: its path gives the root action of s and the return it backed up;",
       "visits, Q and score = g + logit + sigma(completed Q) are as they stood after each phase's last simulation;",
-      "'>' marks the survivors of the next phase (last phase: the most visited, the final candidates)",
+      "'>' marks the survivors of the next phase (last phase: the most visited, the final candidates);",
+      "why these survive: each simulation visits, among the actions still short of the phase's visits, the one with",
+      "the highest score at that moment; sigma grows with the visits during the phase, so the survivors are the best",
+      "by the score at each pick, which can differ from the score after the phase (rows: by visits, then score)",
   ]
-  for number, record in enumerate(reconstruct_phases(tree, trace, num_considered), start=1):
+  for number, record in enumerate(reconstruct_phases(tree, trace, num_considered, config.search_value_scale), start=1):
     phase = record.phase
     lines.append("")
     num_phase_simulations = len(phase.considered_visits)
@@ -148,7 +155,7 @@ def format_report(config, prior_name: str, timestep, output: search.PolicyOutput
   sections.append("\n".join(lines))
 
   visits = tree.children_visits[0]
-  qvalues, sigma, scores = root_scores(tree)
+  qvalues, sigma, scores = root_scores(tree, config.search_value_scale)
   prior_probs = np.asarray(jax.nn.softmax(logits))
   mixed_value = float(qtransforms.compute_mixed_value(tree.raw_values[0], qvalues, visits, prior_probs))
   completed_qvalues = np.asarray(qtransforms.complete_qvalues(qvalues, visits, mixed_value))
@@ -156,7 +163,7 @@ def format_report(config, prior_name: str, timestep, output: search.PolicyOutput
   sections.append("\n".join([
       "3. Completed Q and sigma at the end",
       f"v_mix = {mixed_value:.4f} fills the unvisited actions; sigma(q) = (c_visit + max N) * c_scale * q "
-      f"with c_visit = {_transform_default('maxvisit_init')}, c_scale = {_transform_default('value_scale')}, "
+      f"with c_visit = {_transform_default('maxvisit_init')}, c_scale = {config.search_value_scale}, "
       f"max N = {int(visits.max())},",
       "q = completed Q min-max rescaled over all actions",
       format_table(["action", "(ems,item)", "N", "Q", "completed Q", "sigma", "g+logit+sigma", ""],

@@ -91,14 +91,16 @@ def _with_root_row(array, row):
   return array
 
 
-def root_scores(tree: search.Tree) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def root_scores(tree: search.Tree, value_scale: float = 0.1) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Root `(Q [A], sigma(completed Q) [A], g + logits + sigma [A])` of this tree.
 
-  sigma comes from `qtransform_completed_by_mix_value` with its defaults, the
-  transform `gumbel_muzero_policy` uses; the root logits are already shifted to max 0.
+  sigma comes from `qtransform_completed_by_mix_value` with the search's
+  `value_scale` (c_scale), the transform `gumbel_muzero_policy` uses; the root
+  logits are already shifted to max 0.
   """
   qvalues = np.asarray(tree.qvalues(search.Tree.ROOT_INDEX))
-  sigma = np.asarray(qtransforms.qtransform_completed_by_mix_value(tree, search.Tree.ROOT_INDEX))
+  sigma = np.asarray(qtransforms.qtransform_completed_by_mix_value(
+      tree, search.Tree.ROOT_INDEX, value_scale=value_scale))
   scores = tree.extra_data.root_gumbel + tree.children_prior_logits[0] + sigma
   return qvalues, sigma, scores
 
@@ -121,7 +123,8 @@ class PhaseRecord(NamedTuple):
   rows: Tuple[PhaseRow, ...]
 
 
-def reconstruct_phases(tree: search.Tree, trace: SimulationTrace, num_considered: int):
+def reconstruct_phases(tree: search.Tree, trace: SimulationTrace, num_considered: int,
+                       value_scale: float = 0.1):
   """Each phase's survivors (the root actions its simulations took), with their
   visits, Q and score g + logits + sigma after the phase's last simulation.
 
@@ -135,7 +138,7 @@ def reconstruct_phases(tree: search.Tree, trace: SimulationTrace, num_considered
     phase_actions = trace.root_actions[phase.first_simulation:end]
     rewound = root_after(tree, trace, end)
     visits = rewound.children_visits[0]
-    qvalues, _, scores = root_scores(rewound)
+    qvalues, _, scores = root_scores(rewound, value_scale)
     if index + 1 < len(phases):
       next_phase = phases[index + 1]
       next_end = next_phase.first_simulation + len(next_phase.considered_visits)

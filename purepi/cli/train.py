@@ -1,5 +1,15 @@
-"""`--mode=distill` and `--mode=ppo`: build the environment, network and trainer, then run the loop."""
+"""`--mode=distill` and `--mode=ppo`: build the environment, network and trainer, then run the loop.
+
+With `--num_seeds=N` the same run is trained for seeds `seed, ..., seed + N - 1`, one after the
+other, each in its own `WORKDIR/seed_<seed>` (each resumable on its own); then
+`WORKDIR/comparison.md` and `comparison.png` report the mean over seeds with its 95% t-interval.
+"""
+import dataclasses
+from pathlib import Path
+
 from purepi.agents import distill, ppo
+from purepi.errors import UsageError
+from purepi.evaluation import compare
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
 from purepi.training.loop import run_experiment
@@ -8,9 +18,36 @@ from purepi.training.loop import run_experiment
 ALGORITHMS = {"distill": distill.make_algorithm, "ppo": ppo.make_algorithm}
 
 
-def main(config):
+def train_one_seed(config):
   """Trains `config.mode`'s method, evaluates, checkpoints and reports in `config.workdir`."""
   env = make_env(config)
   network = make_network(config)
   algorithm = ALGORITHMS[config.mode](config, env, network)
   return run_experiment(config, algorithm, env, network)
+
+
+def seed_workdir(workdir, seed: int) -> str:
+  return str(Path(workdir) / f"seed_{seed}")
+
+
+def main(config):
+  """Trains one seed in `config.workdir`, or `num_seeds` seeds in its `seed_*` subdirectories."""
+  workdir = Path(config.workdir)
+  has_seed_runs = workdir.is_dir() and any(path.name.startswith("seed_") for path in workdir.iterdir())
+  if config.num_seeds == 1:
+    if has_seed_runs:
+      raise UsageError(f"--workdir={config.workdir} holds per-seed runs (seed_*): pass --num_seeds, "
+                       "or choose another --workdir")
+    return train_one_seed(config)
+  if (workdir / "metrics.jsonl").exists():
+    raise UsageError(f"--workdir={config.workdir} holds a single-seed run: --num_seeds needs another "
+                     "--workdir")
+  seeds = range(config.seed, config.seed + config.num_seeds)
+  for seed in seeds:
+    print(f"\n=== seed {seed} ({seed - config.seed + 1} of {config.num_seeds}) ===")
+    train_one_seed(dataclasses.replace(config, seed=seed, num_seeds=1,
+                                       workdir=seed_workdir(config.workdir, seed)))
+  markdown, plot_path, table_path = compare.write_comparison(
+      [seed_workdir(config.workdir, seed) for seed in seeds], config.workdir)
+  print("\n" + markdown)
+  print(f"wrote {plot_path} and {table_path}")

@@ -1,7 +1,7 @@
 """The EMS BinPack environment, with the dynamics of Jumanji's BinPack-v2."""
+from purepi.env.csv_generator import CSV_COLUMNS, CSVGenerator
 from purepi.env.env import BinPack
-from purepi.env.generator import (
-    CSV_COLUMNS, TWENTY_FOOT_DIMS, CSVGenerator, Generator, RandomGenerator, ToyGenerator, make_container)
+from purepi.env.generator import TWENTY_FOOT_DIMS, Generator, RandomGenerator, ToyGenerator, make_container
 from purepi.env.reward import DenseReward, RewardFn, SparseReward, volume_utilization
 from purepi.env.space import Space
 from purepi.env.timestep import StepType, TimeStep

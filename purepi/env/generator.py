@@ -6,9 +6,7 @@
 - `CSVGenerator` always returns the instance listed in a CSV file.
 """
 import abc
-import csv
-import os
-from typing import Optional, Tuple
+from typing import Tuple
 
 import chex
 import jax
@@ -21,7 +19,6 @@ from purepi.env.types import Container, Item, Location, State, empty_ems
 # Inner dimensions of a 20-foot shipping container, in millimetres.
 TWENTY_FOOT_DIMS = (5870, 2330, 2200)
 
-CSV_COLUMNS = ("Item_Name", "Length", "Width", "Height", "Quantity")
 
 
 def make_container(container_dims: Tuple[int, int, int]) -> Container:
@@ -205,89 +202,3 @@ class ToyGenerator(Generator):
     return _solved_state(make_container(self.container_dims), self.max_num_ems,
                          items=Item(*columns[:3]), items_mask=jnp.ones(self.max_num_items, bool),
                          items_location=Location(*columns[3:]), key=jax.random.PRNGKey(0))
-
-
-class CSVGenerator(Generator):
-  """Always the instance listed in a CSV file (active search on one instance).
-
-  The file has the header `Item_Name,Length,Width,Height,Quantity` and one row per
-  item type, lengths in millimetres, e.g. `shape_1,1080,760,300,5`.
-
-  Args:
-    csv_path: the file.
-    max_num_ems: number of EMS slots.
-    container_dims: container (length, width, height) in mm; a 20-foot container by default.
-    max_num_items: length of the item arrays. None (default) uses exactly the
-      number of items in the file; a larger value pads with absent items, so a
-      network built for that many items can play the instance.
-
-  Raises:
-    FileNotFoundError: the file does not exist.
-    ValueError: the file is malformed; the message names the file, the line and the problem.
-  """
-
-  def __init__(self, csv_path: str, max_num_ems: int,
-               container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
-               max_num_items: Optional[int] = None):
-    dims = self._read_items(csv_path, container_dims, max_num_items)
-    super().__init__(max_num_items or len(dims), max_num_ems, container_dims)
-    num_items = len(dims)
-    items = np.zeros((self.max_num_items, 3), np.int32)
-    items[:num_items] = dims
-    self._instance = State(
-        container=make_container(container_dims),
-        ems=initial_ems(make_container(container_dims), max_num_ems),
-        ems_mask=jnp.zeros(max_num_ems, bool).at[0].set(True),
-        items=Item(*jnp.asarray(items.T)),
-        items_mask=jnp.arange(self.max_num_items) < num_items,
-        items_placed=jnp.zeros(self.max_num_items, bool),
-        items_location=Location(*jnp.zeros((3, self.max_num_items), jnp.int32)),
-        action_mask=None,
-        sorted_ems_indexes=jnp.arange(max_num_ems, dtype=jnp.int32),
-        key=jax.random.PRNGKey(0))
-
-  def __call__(self, key: chex.PRNGKey) -> State:
-    del key  # deterministic
-    return self._instance
-
-  @staticmethod
-  def _read_items(csv_path, container_dims, max_num_items) -> np.ndarray:
-    """Returns the `[num_items, 3]` item lengths, each row repeated `Quantity` times."""
-    if not os.path.isfile(csv_path):
-      raise FileNotFoundError(f"{csv_path}: no such CSV file")
-    dims = []
-    with open(csv_path, newline="") as csv_file:
-      rows = csv.reader(csv_file)
-
-      def fail(problem):
-        raise ValueError(f"{csv_path}, line {max(rows.line_num, 1)}: {problem}")
-
-      header = next(rows, None)
-      if header is None or [name.strip() for name in header] != list(CSV_COLUMNS):
-        missing = [name for name in CSV_COLUMNS if name not in (header or [])]
-        fail(f"expected the header {','.join(CSV_COLUMNS)}, got {','.join(header or [])!r}"
-             + (f" (missing {', '.join(missing)})" if missing else ""))
-      for row in rows:
-        if not any(field.strip() for field in row):
-          continue
-        if len(row) != len(CSV_COLUMNS):
-          fail(f"expected {len(CSV_COLUMNS)} fields ({','.join(CSV_COLUMNS)}), got {len(row)}")
-        name, *numbers = row
-        values = []
-        for column, field in zip(CSV_COLUMNS[1:], numbers):
-          try:
-            values.append(int(field))
-          except ValueError:
-            fail(f"{column} of {name!r} must be an integer, got {field!r}")
-          if values[-1] <= 0:
-            fail(f"{column} of {name!r} must be positive, got {values[-1]}")
-        *lengths, quantity = values
-        for column, length, limit in zip(CSV_COLUMNS[1:4], lengths, container_dims):
-          if length > limit:
-            fail(f"{column} {length} of {name!r} exceeds the container's {limit} mm")
-        dims.extend([lengths] * quantity)
-        if max_num_items is not None and len(dims) > max_num_items:
-          fail(f"{len(dims)} items so far, more than max_num_items={max_num_items}")
-    if not dims:
-      raise ValueError(f"{csv_path}: no items listed")
-    return np.array(dims, np.int32).reshape(-1, 3)

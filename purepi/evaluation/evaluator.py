@@ -1,11 +1,27 @@
-"""The held-out evaluation of a network: greedy and with search, split over the devices."""
+"""The held-out evaluation of a network: greedy and with search, split over the devices.
+
+The held-out instances are played in chunks of at most `MAX_CHUNK_PER_DEVICE`
+episodes per device, so that a progress bar can follow an evaluation that
+takes minutes; each chunk runs the same compiled program.
+"""
 from typing import Dict
 
 import jax
 import numpy as np
+from tqdm import tqdm
 
-from purepi.evaluation.protocol import evaluate_policy, held_out_keys, mean_with_ci95
+from purepi.evaluation.protocol import EpisodeOutcome, evaluate_policy, held_out_keys, summarize
 from purepi.policies.search_policy import make_greedy_policy, make_search_policy
+
+MAX_CHUNK_PER_DEVICE = 64
+
+
+def num_chunks(episodes_per_device: int) -> int:
+  """The fewest equal chunks of at most `MAX_CHUNK_PER_DEVICE` episodes (one chunk if none divides well)."""
+  for count in range(-(-episodes_per_device // MAX_CHUNK_PER_DEVICE), episodes_per_device + 1):
+    if episodes_per_device % count == 0 and episodes_per_device // count >= 8:
+      return count
+  return 1
 
 
 class Evaluator:
@@ -17,14 +33,18 @@ class Evaluator:
   no axis name.
   """
 
-  def __init__(self, config, env, network, devices):
+  def __init__(self, config, env, network, devices, progress: bool = False):
     num_devices = len(devices)
     instance_keys, policy_key = held_out_keys(config)
     self.instance_keys = instance_keys
     self.policy_key = policy_key
-    self._sharded_keys = instance_keys.reshape(num_devices, -1, *instance_keys.shape[1:])
-    self._policy_keys = jax.random.split(policy_key, num_devices)
+    chunks = num_chunks(len(instance_keys) // num_devices)
+    # [chunk, device, episodes, 2]: chunk c holds episodes c, c + chunks, ... of each device's share.
+    self._chunked_keys = instance_keys.reshape(num_devices, -1, chunks, *instance_keys.shape[1:]).swapaxes(0, 2)
+    self._chunked_keys = self._chunked_keys.swapaxes(1, 2)
+    self._policy_keys = jax.random.split(policy_key, chunks * num_devices).reshape(chunks, num_devices, -1)
     self.num_simulations = config.eval_num_simulations
+    self._progress = progress
 
     def greedy(params, keys, policy_key):
       return evaluate_policy(env, make_greedy_policy(env, network, params), keys, policy_key)
@@ -33,17 +53,36 @@ class Evaluator:
       policy_fn = make_search_policy(
           env, network, params, num_simulations=config.eval_num_simulations,
           max_num_considered_actions=config.max_num_considered_actions,
-          gumbel_scale=config.eval_gumbel_scale, discount=config.discount)
+          gumbel_scale=config.eval_gumbel_scale, discount=config.discount,
+          value_scale=config.search_value_scale)
       return evaluate_policy(env, policy_fn, keys, policy_key)
 
     self._greedy = jax.pmap(greedy, devices=devices)
     self._search = jax.pmap(with_search, devices=devices)
 
-  def __call__(self, replicated_params) -> Dict[str, float]:
+  def outcomes(self, replicated_params) -> Dict[str, EpisodeOutcome]:
+    """`{"greedy", "search"}` -> the `[N]` `EpisodeOutcome` of every held-out instance."""
     results = {}
+    bar = tqdm(total=2 * len(self._chunked_keys), desc="evaluation", unit="chunk", leave=False,
+               disable=not self._progress, dynamic_ncols=True)
     for name, evaluate in (("greedy", self._greedy), ("search", self._search)):
-      utilizations = np.asarray(evaluate(replicated_params, self._sharded_keys, self._policy_keys))
-      mean, ci95 = mean_with_ci95(utilizations.reshape(-1))
-      results[f"eval_{name}_utilization"] = mean
-      results[f"eval_{name}_ci95"] = ci95
+      chunks = []
+      for keys, policy_keys in zip(self._chunked_keys, self._policy_keys):
+        chunks.append(jax.device_get(evaluate(replicated_params, keys, policy_keys)))
+        bar.update(1)
+      # Back to the held-out order: [chunk, device, episode] -> [device, episode, chunk].
+      results[name] = jax.tree.map(
+          lambda *parts: np.stack(parts).transpose(1, 2, 0).reshape(-1), *chunks)
+    bar.close()
+    return results
+
+  def __call__(self, replicated_params) -> Dict[str, float]:
+    """`eval_{greedy,search}_{utilization,ci95,perfect_fraction,items_placed}` (`protocol.summarize`)."""
+    results = {}
+    for name, outcome in self.outcomes(replicated_params).items():
+      summary = summarize(outcome)
+      results[f"eval_{name}_utilization"] = summary["mean"]
+      results[f"eval_{name}_ci95"] = summary["ci95"]
+      results[f"eval_{name}_perfect_fraction"] = summary["perfect_fraction"]
+      results[f"eval_{name}_items_placed"] = summary["items_placed"]
     return results

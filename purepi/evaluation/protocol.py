@@ -3,34 +3,47 @@
 `make_env` builds the environment a `Config` describes, for training and
 evaluation alike. `held_out_keys` fixes the held-out instances from
 `eval_seed`. `evaluate_policy` plays one episode per instance with any policy
-through the shared rollout loop and returns each episode's final volume
-utilization; the heuristic baselines, the greedy network and the network with
-search are all measured by it, on the same instances.
+through the shared rollout loop and returns each episode's `EpisodeOutcome`;
+the heuristic baselines, the greedy network and the network with search are all
+measured by it, on the same instances, and reported by `summarize`: mean
+volume utilization with its 95% interval over instances, the fraction of
+instances packed perfectly (every item placed) and the mean number of items
+placed.
 """
 import math
+from typing import Dict, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from purepi.policies.rollout import rollout
 
 
+class EpisodeOutcome(NamedTuple):
+  """How each episode ended, `[N]` each."""
+  utilization: jax.Array  # final volume utilization, in [0, 1]
+  items_placed: jax.Array  # int32, items in the container at the end
+  num_items: jax.Array  # int32, items of the instance
+
+
 def make_env(config):
   """The BinPack environment a Config describes (random instances, or a CSV's)."""
   from purepi import env as env_lib
+  container_dims = tuple(config.container_dims)
   if config.csv_path:
     # Padded to max_num_items, so a network trained on random instances can pack it.
     generator = env_lib.CSVGenerator(config.csv_path, max_num_ems=config.max_num_ems,
-                                     max_num_items=config.max_num_items)
+                                     container_dims=container_dims, max_num_items=config.max_num_items)
   else:
     generator = env_lib.RandomGenerator(
         max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
-        split_num_same_items=config.split_num_same_items)
+        split_num_same_items=config.split_num_same_items, container_dims=container_dims)
   return env_lib.BinPack(generator=generator, obs_num_ems=config.obs_num_ems)
 
 
-def evaluate_policy(env, policy_fn, instance_keys, policy_key):
-  """Final volume utilization of one episode per instance key.
+def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome:
+  """Plays one episode per instance key to its end.
 
   Args:
     env: a BinPack environment.
@@ -39,19 +52,59 @@ def evaluate_policy(env, policy_fn, instance_keys, policy_key):
     policy_key: key for the policy's own randomness.
 
   Returns:
-    `[N]` float32 utilizations (jax array; call under jit for speed).
+    The `[N]` `EpisodeOutcome` (jax arrays; call under jit for speed).
   """
   state, timestep = jax.vmap(env.reset)(instance_keys)
   num_steps = env.generator.max_num_items
-  _, final_timestep, _ = rollout(env, policy_fn, policy_key, state, timestep, num_steps)
-  return final_timestep.extras["volume_utilization"]
+  final_state, final_timestep, _ = rollout(env, policy_fn, policy_key, state, timestep, num_steps)
+  return EpisodeOutcome(
+      utilization=final_timestep.extras["volume_utilization"],
+      items_placed=jnp.sum(final_state.items_placed, axis=-1, dtype=jnp.int32),
+      num_items=jnp.sum(final_state.items_mask, axis=-1, dtype=jnp.int32))
 
 
 def mean_with_ci95(values):
-  """Mean and half-width of its 95% normal confidence interval."""
+  """Mean and half-width of its 95% normal confidence interval (for many values: instances)."""
   values = np.asarray(values, dtype=np.float64)
   half_width = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
   return float(values.mean()), float(half_width)
+
+
+# Student's t quantile t_{0.975}(df) for df = 1..30.
+_T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+          2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+          2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+
+
+def t_quantile_975(degrees_of_freedom: int) -> float:
+  """t_{0.975} of Student's t: a table to 30 degrees of freedom, the Cornish-Fisher series beyond."""
+  if degrees_of_freedom <= len(_T_975):
+    return _T_975[degrees_of_freedom - 1]
+  z, df = 1.959964, degrees_of_freedom
+  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+def mean_with_t_interval(values):
+  """Mean and half-width of its 95% Student-t interval (for few values: seeds); NaN for one value."""
+  values = np.asarray(values, dtype=np.float64)
+  if len(values) < 2:
+    return float(values.mean()), float("nan")
+  half_width = t_quantile_975(len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+  return float(values.mean()), float(half_width)
+
+
+def summarize(outcome: EpisodeOutcome) -> Dict[str, float]:
+  """What a table reports of a set of episodes.
+
+  Returns `{"mean", "ci95"}` of the utilization (95% normal interval over the
+  instances), `"perfect_fraction"`, the fraction of episodes that placed every
+  item, and `"items_placed"`, the mean number of items placed.
+  """
+  mean, ci95 = mean_with_ci95(outcome.utilization)
+  items_placed = np.asarray(outcome.items_placed)
+  return {"mean": mean, "ci95": ci95,
+          "perfect_fraction": float(np.mean(items_placed == np.asarray(outcome.num_items))),
+          "items_placed": float(np.mean(items_placed))}
 
 
 def held_out_keys(config):

@@ -62,6 +62,27 @@ def _pair_mask(mask):
   return mask[..., :, None] & mask[..., None, :]
 
 
+def pair_features(observation) -> jax.Array:
+  """`[..., E, I, 6]` geometry of placing item i in EMS e; 0 where the pair is not a valid action.
+
+  The item's length over the EMS's on each axis (how tightly it fits), item
+  volume over EMS volume (the fill ratio tightest fit maximises), and the
+  EMS's corner height z1 and depth x1 (how low and deep the item would sit:
+  fractions of the container in normalised observations, the default).
+  """
+  ems, items = observation.ems, observation.items
+  as_float = lambda value: jnp.asarray(value, jnp.float32)
+  ems_lengths = [as_float(ems.x2 - ems.x1), as_float(ems.y2 - ems.y1), as_float(ems.z2 - ems.z1)]
+  item_lengths = [as_float(items.x_len), as_float(items.y_len), as_float(items.z_len)]
+  ratios = [item[..., None, :] / jnp.maximum(space[..., :, None], 1e-6)
+            for item, space in zip(item_lengths, ems_lengths)]
+  fill_ratio = ratios[0] * ratios[1] * ratios[2]
+  corner = [jnp.broadcast_to(as_float(coordinate)[..., :, None], fill_ratio.shape)
+            for coordinate in (ems.z1, ems.x1)]
+  features = jnp.stack(ratios + [fill_ratio] + corner, axis=-1)
+  return jnp.where(observation.action_mask[..., None], features, 0.0)
+
+
 class PolicyValueNetwork(nn.Module):
   """Maps a batch of BinPack observations to masked policy logits and a value.
 
@@ -71,11 +92,17 @@ class PolicyValueNetwork(nn.Module):
     num_heads, key_size: attention heads and their size; the model size is
       `num_heads * key_size`.
     mlp_units: hidden sizes of every block's MLP and of the value head.
+    pairwise_policy_head: add to the bilinear logits a small MLP over each
+      (EMS, item) pair: its first layer sums a projection of the EMS's
+      embedding, one of the item's and one of `pair_features` (so it costs
+      per token, not per pair, except for the features), then ReLU and one
+      output. False is the blog's bilinear head alone.
   """
   num_layers: int
   num_heads: int
   key_size: int
   mlp_units: Sequence[int]
+  pairwise_policy_head: bool = False
 
   @nn.compact
   def __call__(self, observation) -> Tuple[jax.Array, jax.Array]:
@@ -113,6 +140,11 @@ class PolicyValueNetwork(nn.Module):
     ems_keys = nn.Dense(model_size, name="policy_ems_head")(ems_h)
     item_keys = nn.Dense(model_size, name="policy_item_head")(items_h)
     logits = jnp.einsum("...ek,...ik->...ei", ems_keys, item_keys)
+    if self.pairwise_policy_head:
+      hidden = (nn.Dense(model_size, name="pair_ems")(ems_h)[..., :, None, :]
+                + nn.Dense(model_size, use_bias=False, name="pair_item")(items_h)[..., None, :, :]
+                + nn.Dense(model_size, use_bias=False, name="pair_geometry")(pair_features(observation)))
+      logits = logits + nn.Dense(1, name="pair_logit")(nn.relu(hidden))[..., 0]
     flat_shape = logits.shape[:-2] + (-1,)
     logits = mask_invalid_actions(
         logits.reshape(flat_shape), ~observation.action_mask.reshape(flat_shape))
@@ -130,4 +162,4 @@ def make_network(config) -> PolicyValueNetwork:
   """The network a `purepi.config.Config` describes."""
   return PolicyValueNetwork(
       num_layers=config.num_layers, num_heads=config.num_heads, key_size=config.key_size,
-      mlp_units=tuple(config.mlp_units))
+      mlp_units=tuple(config.mlp_units), pairwise_policy_head=config.pairwise_policy_head)

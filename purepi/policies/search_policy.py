@@ -1,4 +1,5 @@
-"""Policies built from the network: with Gumbel MuZero search, and greedy.
+"""Policies built from the network: with Gumbel MuZero search (or MuZero search, for the
+visit-count ablation), and greedy.
 
 The environment is its own model: the search embedding is the batched env
 `State`, and the recurrent function steps the real environment and asks the
@@ -6,6 +7,7 @@ network for a prior and a value at the new state. Both policies follow the
 `PolicyFn` signature of `purepi.policies.rollout`, so they drive the shared
 rollout loop for collection and evaluation alike.
 """
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -55,12 +57,21 @@ def make_recurrent_fn(env, network, discount: float = 1.0):
 
 def run_search(env, network, params, key, state, timestep, num_simulations: int,
                max_num_considered_actions: int, gumbel_scale: float = 1.0,
-               discount: float = 1.0) -> search.PolicyOutput:
-  """One batched Gumbel MuZero search from the env states `state` `[B, ...]`.
+               discount: float = 1.0, policy_target: str = "improved",
+               value_scale: float = 0.1) -> search.PolicyOutput:
+  """One batched search from the env states `state` `[B, ...]`.
 
   The root's prior and value are the network's at `timestep.observation` (value
   0 where the episode has already ended); invalid root actions come from the
-  observation's action mask. Returns the search's `PolicyOutput`, tree included.
+  observation's action mask. `policy_target` picks the search:
+    "improved": Gumbel MuZero (`max_num_considered_actions`, `gumbel_scale`);
+      `action_weights` = softmax(prior logits + sigma(completed Q)), with
+      sigma(q) = (50 + max N) * `value_scale` * q (c_visit = 50 and c_scale =
+      `value_scale` in the paper's notation; mctx's default 0.1, the paper's 1).
+    "visits": MuZero with PUCT and Dirichlet root noise (mctx's defaults);
+      `action_weights` = root visit counts N(a) / sum N, the AlphaZero / Expert
+      Iteration target, and the action is sampled from them.
+  Returns the search's `PolicyOutput`, tree included.
   """
   prior_logits, value = network.apply(params, timestep.observation)
   terminal = timestep.last()
@@ -68,28 +79,33 @@ def run_search(env, network, params, key, state, timestep, num_simulations: int,
       prior_logits=prior_logits,
       value=jnp.where(terminal, 0.0, value),
       embedding=SearchEmbedding(state, terminal))
+  shared = dict(params=params, rng_key=key, root=root,
+                recurrent_fn=make_recurrent_fn(env, network, discount),
+                num_simulations=num_simulations,
+                invalid_actions=flat_invalid_actions(timestep.observation))
+  if policy_target == "visits":
+    return search.muzero_policy(**shared)
+  if policy_target != "improved":
+    raise ValueError(f"policy_target={policy_target!r} is neither 'improved' nor 'visits'")
   return search.gumbel_muzero_policy(
-      params=params, rng_key=key, root=root,
-      recurrent_fn=make_recurrent_fn(env, network, discount),
-      num_simulations=num_simulations,
-      invalid_actions=flat_invalid_actions(timestep.observation),
-      max_num_considered_actions=max_num_considered_actions,
-      gumbel_scale=gumbel_scale)
+      **shared, max_num_considered_actions=max_num_considered_actions, gumbel_scale=gumbel_scale,
+      qtransform=functools.partial(search.qtransform_completed_by_mix_value, value_scale=value_scale))
 
 
 def make_search_policy(env, network, params, num_simulations: int,
                        max_num_considered_actions: int, gumbel_scale: float = 1.0,
-                       discount: float = 1.0):
-  """A batched `PolicyFn` that picks each action by Gumbel MuZero search.
+                       discount: float = 1.0, policy_target: str = "improved",
+                       value_scale: float = 0.1):
+  """A batched `PolicyFn` that picks each action by search (`run_search`).
 
   Returns `policy_fn(key, state, timestep) -> (action [B, 2], {"action_weights": [B, E * I]})`;
-  `action_weights` is the search's improved policy, the distillation target.
+  `action_weights` is the search's policy target, the distillation target.
   """
   max_num_items = env.generator.max_num_items
 
   def policy_fn(key, state, timestep):
     output = run_search(env, network, params, key, state, timestep, num_simulations,
-                        max_num_considered_actions, gumbel_scale, discount)
+                        max_num_considered_actions, gumbel_scale, discount, policy_target, value_scale)
     return unflatten_action(output.action, max_num_items), {"action_weights": output.action_weights}
 
   return policy_fn

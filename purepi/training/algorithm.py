@@ -14,11 +14,18 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from purepi.errors import UsageError
+
 
 class TrainState(NamedTuple):
-  """Everything a trainer learns: network parameters and optimiser state."""
+  """Everything a trainer carries from one iteration to the next, all of it checkpointed.
+
+  params, opt_state: the network's parameters and the optimiser's state.
+  replay: a trainer's replay buffer (`purepi.training.replay`), or None.
+  """
   params: Any
   opt_state: Any
+  replay: Any = None
 
 
 class Algorithm(NamedTuple):
@@ -53,6 +60,22 @@ def make_optimizer(config, layout) -> optax.GradientTransformation:
   return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate))
 
 
+def apply_gradients(optimizer, train_state: TrainState, grads, has_data):
+  """One optimiser step with device-averaged `grads`; a no-op when `has_data` is False.
+
+  A minibatch with no valid step on any device must leave the state unchanged
+  (Adam would otherwise still move the parameters with its momentum).
+
+  Returns `(train_state, metrics)` with `grad_norm`, the global norm of `grads`
+  before clipping, and `has_data` as a float for `train_on_batch`.
+  """
+  updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
+  params = optax.apply_updates(train_state.params, updates)
+  keep_old_if_empty = lambda new, old: jnp.where(has_data, new, old)
+  new_state = jax.tree.map(keep_old_if_empty, TrainState(params, opt_state), train_state)
+  return new_state, {"grad_norm": optax.global_norm(grads), "has_data": has_data.astype(jnp.float32)}
+
+
 class BatchLayout(NamedTuple):
   """How one iteration's data is split over the local devices (all static)."""
   episodes_per_device: int
@@ -69,7 +92,7 @@ def batch_layout(config, env) -> BatchLayout:
   num_steps = env.generator.max_num_items
   steps_per_device = num_steps * episodes_per_device
   if minibatch_per_device > steps_per_device:
-    raise ValueError(
+    raise UsageError(
         f"--training_batch_size={config.training_batch_size} exceeds the "
         f"{steps_per_device * num_devices} steps collected per iteration "
         f"(rollout_batch_size x max_num_items)")

@@ -3,12 +3,16 @@
 A checkpoint holds everything an uninterrupted run carries from one iteration
 to the next, so a resumed run replays the same RNG stream.
 """
+import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 
+from purepi.errors import UsageError
 from purepi.training.algorithm import TrainState
+from purepi.training.devices import replicate, shard, unreplicate
 from purepi.training.workdir import load_config
 
 
@@ -21,13 +25,16 @@ class Checkpointer:
 
   Orbax writes each checkpoint to a temporary directory and renames it when
   complete, so an interrupted save never leaves a checkpoint that looks valid.
+  A checkpoint damaged afterwards (a disk error, a truncated copy) is set aside
+  by `restore_newest_readable`, which falls back to the newest one that reads.
   """
 
   def __init__(self, directory, max_to_keep: int = 2):
     import orbax.checkpoint as ocp
     self._ocp = ocp
+    self._directory = Path(directory).absolute()
     self._manager = ocp.CheckpointManager(
-        Path(directory).absolute(),
+        self._directory,
         options=ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False))
 
@@ -42,16 +49,74 @@ class Checkpointer:
     """The payload of `iteration` (default: the latest), shaped like `template` if given."""
     iteration = self.latest_iteration() if iteration is None else iteration
     if iteration is None:
-      raise FileNotFoundError(f"no checkpoint in {self._manager.directory}")
+      raise UsageError(f"no checkpoint in {self._manager.directory}")
     args = self._ocp.args.StandardRestore(template)
     return self._manager.restore(iteration, args=args)
 
+  def restore_newest_readable(self, template):
+    """`(iteration, payload)` of the newest checkpoint that restores; `(None, None)` without any.
 
-def checkpoint_payload(train_state: TrainState, key, counters) -> Dict[str, Any]:
-  payload = {"params": train_state.params, "opt_state": train_state.opt_state,
-             "key": np.asarray(key)}
+    A newer checkpoint that fails to restore is moved to
+    `unreadable_checkpoints/<iteration>` beside the checkpoint directory (kept,
+    not deleted) with a warning. If none restores, nothing is moved and the
+    newest one's error is raised as a UsageError: the checkpoints are all
+    unreadable, or were written by a different configuration.
+    """
+    iterations = sorted(self._manager.all_steps(), reverse=True)
+    failures = []
+    for iteration in iterations:
+      try:
+        payload = self.restore(template, iteration)
+      except Exception as error:  # A damaged checkpoint surfaces as any of orbax's or tensorstore's errors.
+        failures.append((iteration, error))
+        continue
+      for unreadable, error in failures:
+        destination = self._set_aside(unreadable)
+        warnings.warn(f"checkpoint {unreadable} in {self._directory} cannot be read "
+                      f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                      f"moved to {destination}, resuming from checkpoint {iteration}",
+                      RuntimeWarning, stacklevel=2)
+      if failures:
+        self._manager.reload()
+      return iteration, payload
+    if failures:
+      iteration, error = failures[0]
+      raise UsageError(f"no checkpoint in {self._directory} can be read (checkpoint {iteration}: "
+                       f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+    return None, None
+
+  def _set_aside(self, iteration: int) -> Path:
+    aside = self._directory.parent / "unreadable_checkpoints"
+    aside.mkdir(exist_ok=True)
+    destination = aside / str(iteration)
+    suffix = 1
+    while destination.exists():
+      destination, suffix = aside / f"{iteration}_{suffix}", suffix + 1
+    shutil.move(str(self._directory / str(iteration)), destination)
+    return destination
+
+
+def checkpoint_payload(device_state: TrainState, key, counters) -> Dict[str, Any]:
+  """What a checkpoint holds, from the train state as it lies on the devices.
+
+  Parameters and optimiser state are the same on every device and are stored
+  once; a replay buffer differs per device and is stored whole, with its
+  leading device axis (only when the trainer has one). Then the RNG key and
+  the counters.
+  """
+  payload = {"params": unreplicate(device_state.params),
+             "opt_state": unreplicate(device_state.opt_state), "key": np.asarray(key)}
+  if device_state.replay is not None:
+    payload["replay"] = device_state.replay
   payload.update({name: np.asarray(counters[name]) for name in COUNTERS})
   return payload
+
+
+def device_state_of(payload, devices) -> TrainState:
+  """The train state a restored checkpoint payload holds, laid out on `devices` again."""
+  replay = payload.get("replay")
+  return TrainState(replicate(payload["params"], devices), replicate(payload["opt_state"], devices),
+                    None if replay is None else shard(replay, devices))
 
 
 def load_params(checkpoint: str):
@@ -66,7 +131,7 @@ def load_params(checkpoint: str):
   elif path.parent.name == "checkpoints" and path.name.isdigit():
     workdir, iteration = path.parent.parent, int(path.name)
   else:
-    raise FileNotFoundError(f"--checkpoint={checkpoint} is neither a workdir with checkpoints/ "
+    raise UsageError(f"--checkpoint={checkpoint} is neither a workdir with checkpoints/ "
                             "nor a checkpoints/<iteration> directory")
   run_config = load_config(workdir / "config.json")
   payload = Checkpointer(workdir / "checkpoints").restore(iteration=iteration)

@@ -9,11 +9,15 @@ sees half a file.
 """
 import dataclasses
 import json
+import math
 import os
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Dict
 
 from purepi import config as config_lib
+from purepi.errors import UsageError
 
 
 def write_json(path: Path, value) -> None:
@@ -23,54 +27,117 @@ def write_json(path: Path, value) -> None:
   os.replace(temporary, path)
 
 
+def read_json(path: Path, what: str):
+  """The JSON value of a workdir file; UsageError naming the file if it is not valid JSON."""
+  try:
+    return json.loads(Path(path).read_text())
+  except json.JSONDecodeError as error:
+    raise UsageError(f"{path}: not valid JSON ({error}); it is not a complete {what}") from None
+
+
+def _json_line(record: Dict[str, Any]) -> str:
+  """One metrics line; a non-finite float (an interval over one value) is written as null."""
+  finite = {name: (None if isinstance(value, float) and not math.isfinite(value) else value)
+            for name, value in record.items()}
+  return json.dumps(finite, allow_nan=False) + "\n"
+
+
 def read_metrics(path: Path):
-  """The records of a `metrics.jsonl`, in order (empty if the file does not exist)."""
+  """The records of a `metrics.jsonl`, in order (empty if the file does not exist).
+
+  A last line cut short (the process stopped while writing it) is dropped with
+  a warning; any other line that is not a JSON record is an error naming it.
+  """
   if not path.exists():
     return []
-  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  lines = path.read_text().splitlines()
+  records = []
+  for number, line in enumerate(lines, start=1):
+    if not line.strip():
+      continue
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError:
+      if number == len(lines):
+        warnings.warn(f"{path}: dropping the unfinished last line {number}", RuntimeWarning, stacklevel=2)
+        continue
+      raise UsageError(f"{path}, line {number}: not a JSON record") from None
+  return records
 
 
 def append_metrics(path: Path, record: Dict[str, Any]) -> None:
   with path.open("a") as file:
-    file.write(json.dumps(record) + "\n")
+    file.write(_json_line(record))
 
 
-def drop_metrics_after(path: Path, iteration: int) -> None:
-  """Removes records past `iteration`, the last checkpoint, before a resumed run redoes them.
+def keep_metrics_through(path: Path, iteration: int) -> None:
+  """Rewrites `metrics.jsonl` with only the records up to `iteration`, the checkpoint a run resumes from.
 
   A run stopped between a metrics line and the next checkpoint leaves records
-  that the resumed run will write again (identically, since it replays the
-  same RNG stream); keeping both would duplicate iterations.
+  (and perhaps half a line) that the resumed run will write again, identically
+  since it replays the same RNG stream; keeping both would duplicate
+  iterations. With no checkpoint yet, `iteration` is 0 and nothing is kept.
   """
-  records = read_metrics(path)
-  kept = [record for record in records if record["iteration"] <= iteration]
-  if len(kept) < len(records):
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(json.dumps(record) + "\n" for record in kept))
-    os.replace(temporary, path)
+  if not path.exists():
+    return
+  kept = [record for record in read_metrics(path) if record["iteration"] <= iteration]
+  temporary = path.with_name(path.name + ".tmp")
+  temporary.write_text("".join(_json_line(record) for record in kept))
+  os.replace(temporary, path)
+
+
+def prepare_workdir(workdir: str) -> Path:
+  """The run directory, created if needed; UsageError if it cannot hold a run."""
+  if not workdir.strip():
+    raise UsageError("--workdir is empty: name the directory for the run's files")
+  path = Path(workdir)
+  if path.exists() and not path.is_dir():
+    raise UsageError(f"--workdir={workdir} is a file, not a directory")
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+  except OSError as error:
+    raise UsageError(f"--workdir={workdir} cannot be created ({error.strerror})") from None
+  try:  # permissions do not tell (root, read-only mounts): try to write
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except OSError as error:
+    raise UsageError(f"--workdir={workdir} is not writable ({error.strerror})") from None
+  return path
 
 
 def load_config(path: Path) -> config_lib.Config:
-  values = json.loads(Path(path).read_text())
+  """The `Config` stored in a workdir's config.json (settings retired since it was written dropped).
+
+  A config.json that is not valid JSON, or that names a setting purepi does
+  not know, is a UsageError naming the file.
+  """
+  values = read_json(path, "config.json")
+  for name in config_lib.RETIRED_FIELDS:
+    values.pop(name, None)
+  known = {field.name for field in dataclasses.fields(config_lib.Config)}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise UsageError(f"{path}: unknown setting(s) {', '.join(unknown)}; it was written by another "
+                     "version of purepi or edited by hand")
   for field in dataclasses.fields(config_lib.Config):
     if isinstance(values.get(field.name), list):
       values[field.name] = tuple(values[field.name])
   return config_lib.Config(**values)
 
 
-# Settings a resumed run may change: how long it runs and what it reports. The
-# workdir is the directory that holds the run, however its path is spelled.
-RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_renders", "progress",
-                     "checkpoint", "tree_out", "workdirs", "num_episodes", "inspect_num_steps",
-                     "workdir")
-
-
 def check_resumable(stored: config_lib.Config, config: config_lib.Config) -> None:
-  """Raises ValueError if `config` would continue `stored`'s workdir as a different run."""
-  changed = [f"{field.name}: {getattr(stored, field.name)!r} -> {getattr(config, field.name)!r}"
+  """Raises UsageError if `config` would continue `stored`'s workdir as a different run.
+
+  Every setting outside `config.RESUMABLE_CHANGES` defines the run, and so does
+  `num_iterations` when the learning rate decays over them.
+  """
+  defining = lambda name: (name not in config_lib.RESUMABLE_CHANGES
+                           or (name == "num_iterations" and stored.learning_rate_schedule != "constant"))
+  changed = [f"--{field.name}: {getattr(stored, field.name)!r} stored, {getattr(config, field.name)!r} now"
+             + (f" (the {stored.learning_rate_schedule} learning rate decays over them)"
+                if field.name == "num_iterations" else "")
              for field in dataclasses.fields(config_lib.Config)
-             if field.name not in RESUMABLE_CHANGES
-             and getattr(stored, field.name) != getattr(config, field.name)]
+             if defining(field.name) and getattr(stored, field.name) != getattr(config, field.name)]
   if changed:
-    raise ValueError(f"--workdir={config.workdir} holds a run with other settings "
-                     f"({'; '.join(changed)}); choose another --workdir")
+    raise UsageError(f"--workdir={config.workdir} holds a run with other settings "
+                     f"({'; '.join(changed)}); choose another --workdir or the stored values")

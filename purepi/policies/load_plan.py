@@ -1,0 +1,90 @@
+"""A load plan: one instance packed by a policy, told item by item.
+
+`pack_one` plays one episode through the shared rollout loop and keeps every
+state; `load_plan` reads the placements out of it: for each placed item, the
+step that placed it, the corner of the item nearest the container's origin
+(x along the length, y the width, z the height, in the environment's units:
+millimetres), its lengths as placed (items are not rotated) and its volume.
+The items never placed are listed apart.
+"""
+from typing import List, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purepi.policies.rollout import rollout
+
+
+class Placement(NamedTuple):
+  order: int  # 1 for the first item placed
+  item: int  # index of the item in the instance
+  name: str
+  copy: int  # k for the k-th item of that name
+  x: int
+  y: int
+  z: int
+  x_len: int
+  y_len: int
+  z_len: int
+  volume: int
+
+
+class LoadPlan(NamedTuple):
+  placements: List[Placement]
+  unplaced: List[Placement]  # order 0, location -1: what did not fit
+  utilization: float
+  container: tuple  # (x_len, y_len, z_len)
+
+
+def pack_one(env, policy_fn, instance_key, policy_key):
+  """One episode of `policy_fn` from `env.reset(instance_key)`.
+
+  Returns `(states, actions, valid)` as numpy: the `T + 1` unbatched states
+  from the reset to the end (`[T + 1, ...]` leaves), the `[T, 2]` actions and
+  the `[T]` flags of the steps taken while the episode ran.
+  """
+  @jax.jit
+  def play(instance_key, policy_key):
+    state, timestep = jax.vmap(env.reset)(instance_key[None])
+
+    def recording(key, state, timestep):
+      action, extras = policy_fn(key, state, timestep)
+      return action, dict(extras, state=state)
+
+    final_state, _, transitions = rollout(env, recording, policy_key, state, timestep,
+                                          env.generator.max_num_items)
+    states = jax.tree.map(lambda before, last: jnp.concatenate([before[:, 0], last]),
+                          transitions.policy_extras["state"], final_state)
+    return states, transitions.action[:, 0], transitions.valid[:, 0]
+
+  return jax.device_get(play(instance_key, policy_key))
+
+
+def load_plan(states, actions, valid, names: Sequence[str]) -> LoadPlan:
+  """The placements of one packed episode (`pack_one`'s output); `names[i]` names item i."""
+  final = jax.tree.map(lambda leaf: leaf[-1], states)
+  items_mask = np.asarray(final.items_mask)
+  placed = np.asarray(final.items_placed)
+  lengths = np.stack([np.asarray(final.items.x_len), np.asarray(final.items.y_len),
+                      np.asarray(final.items.z_len)], -1).astype(np.int64)
+  corners = np.stack([np.asarray(final.items_location.x), np.asarray(final.items_location.y),
+                      np.asarray(final.items_location.z)], -1).astype(np.int64)
+  copies, seen = [], {}
+  for item in range(len(items_mask)):
+    name = names[item] if item < len(names) else f"item {item}"
+    seen[name] = seen.get(name, 0) + 1
+    copies.append((name, seen[name]))
+
+  def row(order, item, placed_here):
+    corner = corners[item] if placed_here else np.full(3, -1)
+    return Placement(order, item, copies[item][0], copies[item][1], *map(int, corner),
+                     *map(int, lengths[item]), int(np.prod(lengths[item])))
+
+  placement_order = [int(action[1]) for action, taken in zip(actions, valid)
+                     if taken and placed[int(action[1])]]
+  placements = [row(order, item, True) for order, item in enumerate(placement_order, start=1)]
+  unplaced = [row(0, item, False) for item in range(len(items_mask)) if items_mask[item] and not placed[item]]
+  container = tuple(int(getattr(final.container, name)) for name in ("x2", "y2", "z2"))
+  volume = sum(placement.volume for placement in placements)
+  return LoadPlan(placements, unplaced, volume / float(np.prod(container)), container)
