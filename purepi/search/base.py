@@ -46,6 +46,49 @@ class RecurrentFnOutput:
 
 
 @chex.dataclass(frozen=True)
+class DecisionRecurrentFnOutput:
+  """Stochastic MuZero: the model's evaluation of `(state, action) -> afterstate`.
+
+  An afterstate is the state after the agent's action and before the
+  environment's chance outcome, so this edge has no reward and no discount.
+
+  chance_logits: `[B, C]` logits of the `C` chance outcomes at the afterstate.
+  afterstate_value: `[B]` value estimate of the afterstate.
+  """
+  chance_logits: chex.Array
+  afterstate_value: chex.Array
+
+
+@chex.dataclass(frozen=True)
+class ChanceRecurrentFnOutput:
+  """Stochastic MuZero: the model's evaluation of `(afterstate, chance outcome) -> state`.
+
+  action_logits: `[B, A]` policy logits at the new state.
+  value: `[B]` value estimate of the new state.
+  reward: `[B]` reward of the whole transition.
+  discount: `[B]` discount applied to the new state's value.
+  """
+  action_logits: chex.Array
+  value: chex.Array
+  reward: chex.Array
+  discount: chex.Array
+
+
+@chex.dataclass(frozen=True)
+class StochasticRecurrentState:
+  """The embedding stored at every node of a Stochastic MuZero tree.
+
+  state_embedding: `[B, ...]` the state at a decision node (a placeholder at a chance node).
+  afterstate_embedding: `[B, ...]` the afterstate at a chance node (a placeholder at a decision node).
+  is_decision_node: `[B]` bool, True at decision nodes; the root is one, and the
+    two kinds alternate along every path.
+  """
+  state_embedding: chex.ArrayTree
+  afterstate_embedding: chex.ArrayTree
+  is_decision_node: chex.Array
+
+
+@chex.dataclass(frozen=True)
 class PolicyOutput(Generic[T]):
   """What a search policy returns.
 
@@ -63,6 +106,14 @@ class PolicyOutput(Generic[T]):
 #   -> `(RecurrentFnOutput, next embedding [B, ...])`.
 RecurrentFn = Callable[[Params, chex.PRNGKey, Action, RecurrentState],
                        Tuple[RecurrentFnOutput, RecurrentState]]
+# `decision_recurrent_fn(params, rng_key, action [B], state_embedding)`
+#   -> `(DecisionRecurrentFnOutput, afterstate_embedding)`.
+DecisionRecurrentFn = Callable[[Params, chex.PRNGKey, Action, RecurrentState],
+                               Tuple[DecisionRecurrentFnOutput, RecurrentState]]
+# `chance_recurrent_fn(params, rng_key, chance_outcome [B], afterstate_embedding)`
+#   -> `(ChanceRecurrentFnOutput, state_embedding)`.
+ChanceRecurrentFn = Callable[[Params, chex.PRNGKey, Action, RecurrentState],
+                             Tuple[ChanceRecurrentFnOutput, RecurrentState]]
 # Action selection sees ONE tree (unbatched); the search vmaps it over the batch.
 RootActionSelectionFn = Callable[[chex.PRNGKey, tree_lib.Tree, NodeIndices], chex.Array]
 InteriorActionSelectionFn = Callable[

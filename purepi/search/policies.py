@@ -61,12 +61,12 @@ def muzero_policy(
   Returns:
     `PolicyOutput(action [B], action_weights [B, A], search_tree)`.
   """
-  _validate_inputs(root, num_simulations, invalid_actions)
+  validate_inputs(root, num_simulations, invalid_actions)
   rng_key, dirichlet_rng_key, search_rng_key = jax.random.split(rng_key, 3)
-  noisy_probs = _add_dirichlet_noise(dirichlet_rng_key, jax.nn.softmax(root.prior_logits),
+  noisy_probs = add_dirichlet_noise(dirichlet_rng_key, jax.nn.softmax(root.prior_logits),
                                      dirichlet_alpha=dirichlet_alpha,
                                      dirichlet_fraction=dirichlet_fraction)
-  root = root.replace(prior_logits=mask_invalid_actions(_logits_from_probs(noisy_probs),
+  root = root.replace(prior_logits=mask_invalid_actions(logits_from_probs(noisy_probs),
                                                         invalid_actions))
   interior_action_selection_fn = functools.partial(
       action_selection.muzero_action_selection,
@@ -83,7 +83,7 @@ def muzero_policy(
       invalid_actions=invalid_actions,
       loop_fn=loop_fn)
   action_weights = compact_lib.root_view(compact).summary().visit_probs
-  action_logits = _apply_temperature(_logits_from_probs(action_weights), temperature)
+  action_logits = apply_temperature(logits_from_probs(action_weights), temperature)
   action = jax.random.categorical(rng_key, action_logits)
   return base.PolicyOutput(action=action, action_weights=action_weights,
                            search_tree=compact_lib.to_tree(compact))
@@ -133,7 +133,7 @@ def gumbel_muzero_policy(
     `PolicyOutput(action [B], action_weights [B, A], search_tree)`, with
     `search_tree.extra_data` a `GumbelMuZeroExtraData`.
   """
-  _validate_inputs(root, num_simulations, invalid_actions)
+  validate_inputs(root, num_simulations, invalid_actions)
   root = root.replace(prior_logits=mask_invalid_actions(root.prior_logits, invalid_actions))
   rng_key, gumbel_rng_key = jax.random.split(rng_key)
   gumbel = gumbel_scale * jax.random.gumbel(
@@ -171,7 +171,7 @@ def gumbel_muzero_policy(
                            search_tree=compact_lib.to_tree(compact))
 
 
-def _validate_inputs(root, num_simulations, invalid_actions):
+def validate_inputs(root, num_simulations, invalid_actions):
   if not isinstance(num_simulations, int) or num_simulations < 1:
     raise ValueError(f"num_simulations must be a positive int, got {num_simulations!r}")
   if root.prior_logits.ndim != 2:
@@ -183,12 +183,12 @@ def _validate_inputs(root, num_simulations, invalid_actions):
                      f"expected root.prior_logits' shape {root.prior_logits.shape}")
 
 
-def _logits_from_probs(probs):
+def logits_from_probs(probs):
   """log(p), with p floored at the smallest normal float so log never gives -inf."""
   return jnp.log(jnp.maximum(probs, jnp.finfo(probs.dtype).tiny))
 
 
-def _add_dirichlet_noise(rng_key, probs, *, dirichlet_alpha, dirichlet_fraction):
+def add_dirichlet_noise(rng_key, probs, *, dirichlet_alpha, dirichlet_fraction):
   """(1 - fraction) * probs + fraction * Dirichlet(alpha) noise, one draw per batch row."""
   batch_size, num_actions = probs.shape
   noise = jax.random.dirichlet(rng_key, alpha=jnp.full([num_actions], fill_value=dirichlet_alpha),
@@ -196,7 +196,7 @@ def _add_dirichlet_noise(rng_key, probs, *, dirichlet_alpha, dirichlet_fraction)
   return (1 - dirichlet_fraction) * probs + dirichlet_fraction * noise
 
 
-def _apply_temperature(logits, temperature):
+def apply_temperature(logits, temperature):
   """logits / temperature after shifting the max to 0 (no overflow); temperature 0 -> argmax."""
   logits = logits - jnp.max(logits, axis=-1, keepdims=True)
   return logits / jnp.maximum(jnp.finfo(logits.dtype).tiny, temperature)
