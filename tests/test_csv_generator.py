@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purepi.env import CSVGenerator, TWENTY_FOOT_DIMS
+from purepi.env import TWENTY_FOOT_DIMS, CSVGenerator, RandomGenerator, save_instance_to_csv
 from purepi.errors import UsageError
 
 HEADER = "Item_Name,Length,Width,Height,Quantity\n"
@@ -123,3 +123,19 @@ def test_run_py_turns_a_bad_csv_into_one_line_and_exit_2(tmp_path):
                           cwd=Path(__file__).resolve().parent.parent)
   assert result.returncode == 2
   assert result.stderr.strip() == f"error: {path}, line 2: not UTF-8 text"
+
+
+def test_save_instance_to_csv_round_trip(tmp_path):
+  """A random instance written by save_instance_to_csv reads back to the same items (grouped by
+  shape, the most frequent first), and the file is complete: no temporary file is left."""
+  state = RandomGenerator(max_num_items=20, max_num_ems=40)(jax.random.PRNGKey(4))
+  path = tmp_path / "instance.csv"
+  save_instance_to_csv(state, str(path))
+  assert [p.name for p in tmp_path.iterdir()] == ["instance.csv"]
+  rows = path.read_text().splitlines()
+  assert rows[0] == HEADER.strip()
+  counts = [int(row.split(",")[-1]) for row in rows[1:]]
+  assert counts == sorted(counts, reverse=True)
+  read_back = CSVGenerator(str(path), max_num_ems=40)(jax.random.PRNGKey(0))
+  lengths = lambda s: sorted(map(tuple, np.stack(s.items, -1)[np.asarray(s.items_mask)].tolist()))
+  assert lengths(read_back) == lengths(state)

@@ -1,10 +1,10 @@
 """The EMS BinPack environment, with the dynamics of Jumanji's BinPack-v2."""
-from purepi.env.csv_generator import CSV_COLUMNS, CSVGenerator
+from purepi.env.csv_generator import CSV_COLUMNS, CSVGenerator, save_instance_to_csv
 from purepi.env.env import BinPack
 from purepi.env.generator import TWENTY_FOOT_DIMS, Generator, RandomGenerator, ToyGenerator, make_container
 from purepi.env.reward import DenseReward, RewardFn, SparseReward, volume_utilization
 from purepi.env.space import Space
 from purepi.env.timestep import StepType, TimeStep
 from purepi.env.types import (
-    EMS, Container, Item, Location, Observation, State, item_fits_in_item, item_from_space, item_volume,
-    location_from_space, space_from_item_and_location)
+    EMS, Container, Item, Location, Observation, State, empty_ems, item_fits_in_item, item_from_space,
+    item_volume, location_from_space, space_from_item_and_location)

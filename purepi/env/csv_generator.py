@@ -131,3 +131,31 @@ class CSVGenerator(Generator):
     if not dims:
       raise UsageError(f"{csv_path}: no items listed")
     return np.array(dims, np.int32).reshape(-1, 3), tuple(names)
+
+
+def save_instance_to_csv(state: State, path: str) -> None:
+  """Writes the items of an instance as a CSV that `CSVGenerator` reads back to the same items.
+
+  One row per distinct item shape (`shape_1`, `shape_2`, ...; lengths in
+  millimetres), the most frequent shape first and shapes of equal count in the
+  order they first occur; empty item slots are left out. The file is written
+  whole or not at all (a temporary file, then a rename).
+
+  Args:
+    state: a `State` of one instance (no batch axis).
+    path: the CSV file to write.
+  """
+  lengths = np.stack([np.asarray(state.items.x_len), np.asarray(state.items.y_len),
+                      np.asarray(state.items.z_len)], axis=-1)
+  real = np.asarray(state.items_mask) & np.all(lengths > 0, axis=-1)
+  counts = {}  # shape -> count, in order of first occurrence
+  for shape in map(tuple, lengths[real].tolist()):
+    counts[shape] = counts.get(shape, 0) + 1
+  by_count = sorted(counts.items(), key=lambda shape_and_count: -shape_and_count[1])  # stable
+  temporary_path = f"{path}.tmp"
+  with open(temporary_path, "w", newline="") as csv_file:
+    writer = csv.writer(csv_file, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for number, (shape, count) in enumerate(by_count, start=1):
+      writer.writerow((f"shape_{number}", *shape, count))
+  os.replace(temporary_path, path)

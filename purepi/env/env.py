@@ -41,19 +41,25 @@ class BinPack:
     reward_fn: `DenseReward()` (default) or `SparseReward()`.
     normalize_dimensions: observe lengths divided by the container's (floats in
       [0, 1]) instead of int32 millimetres.
+    debug: also report `extras["invalid_ems_from_env"]`: True when some EMS
+      overlaps a placed item or leaves the container, which the dynamics should
+      never produce (a self-check that costs an [EMS, item] overlap test per step).
   """
 
   def __init__(self, generator: Optional[Generator] = None, obs_num_ems: int = 40,
-               reward_fn: Optional[RewardFn] = None, normalize_dimensions: bool = True):
+               reward_fn: Optional[RewardFn] = None, normalize_dimensions: bool = True,
+               debug: bool = False):
     self.generator = generator or RandomGenerator(max_num_items=20, max_num_ems=40, split_num_same_items=2)
     self.obs_num_ems = obs_num_ems
     self.reward_fn = reward_fn or DenseReward()
     self.normalize_dimensions = normalize_dimensions
+    self.debug = debug
 
   def __repr__(self):
     return (f"BinPack(generator={type(self.generator).__name__}, max_num_items={self.generator.max_num_items}, "
             f"max_num_ems={self.generator.max_num_ems}, obs_num_ems={self.obs_num_ems}, "
-            f"reward_fn={type(self.reward_fn).__name__}, normalize_dimensions={self.normalize_dimensions})")
+            f"reward_fn={type(self.reward_fn).__name__}, normalize_dimensions={self.normalize_dimensions}, "
+            f"debug={self.debug})")
 
   @cached_property
   def observation_spec(self) -> specs.Spec:
@@ -79,10 +85,22 @@ class BinPack:
     """`(ems_id, item_id)`: ems_id in [0, obs_num_ems), item_id in [0, max_num_items)."""
     return specs.MultiDiscreteArray([self.obs_num_ems, self.generator.max_num_items], jnp.int32, "action")
 
+  @cached_property
+  def reward_spec(self) -> specs.Array:
+    """One float per step; an episode's rewards sum to its volume utilization."""
+    return specs.Array((), float, "reward")
+
+  @cached_property
+  def discount_spec(self) -> specs.BoundedArray:
+    """One float in [0, 1] per step: 1 while the episode goes on, 0 at its last step."""
+    return specs.BoundedArray((), float, 0.0, 1.0, "discount")
+
   def reset(self, key: chex.PRNGKey) -> Tuple[State, TimeStep]:
     """A new instance from the generator, and its FIRST time step."""
     state, observation, extras = self._observe(self.generator(key))
     extras["invalid_action"] = jnp.array(False)
+    if self.debug:
+      extras["invalid_ems_from_env"] = jnp.array(False)
     return state, restart(observation, extras)
 
   def step(self, state: State, action: chex.Array) -> Tuple[State, TimeStep]:
@@ -100,6 +118,8 @@ class BinPack:
     done = ~jnp.any(next_state.action_mask) | ~is_valid
     reward = self.reward_fn(state, action, next_state, is_valid, done)
     extras["invalid_action"] = ~is_valid
+    if self.debug:
+      extras["invalid_ems_from_env"] = ~_ems_are_all_valid(next_state)
     return next_state, transition_or_termination(done, reward, observation, extras)
 
   def render(self, state: State, path: Optional[str] = None):
@@ -111,6 +131,22 @@ class BinPack:
     """Writes a GIF of consecutive states (see `purepi.env.viewer.animate`)."""
     from purepi.env import viewer
     return viewer.animate(states, path)
+
+  @property
+  def unwrapped(self) -> "BinPack":
+    """The environment itself (it wraps nothing); wrappers written for Jumanji call this."""
+    return self
+
+  def close(self) -> None:
+    """Releases what rendering holds: nothing, since the viewer draws each picture off-screen
+    and frees it at once. Kept so that code (and `with BinPack() as env:`) written for
+    Jumanji runs unchanged."""
+
+  def __enter__(self) -> "BinPack":
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()
 
   def _observe(self, state: State) -> Tuple[State, Observation, Dict[str, chex.Array]]:
     """Fills the state's `sorted_ems_indexes` and `action_mask`; builds the observation and extras."""
@@ -133,6 +169,16 @@ class BinPack:
         "active_ems": jnp.sum(state.ems_mask),
     }
     return state, observation, extras
+
+
+def _ems_are_all_valid(state: State) -> chex.Array:
+  """True when no active EMS overlaps a placed item and every active EMS lies in the container."""
+  placed_items = space_from_item_and_location(state.items, state.items_location)
+  ems = state.ems.map(lambda coord: coord[:, None])
+  overlaps = ems.intersect(placed_items.map(lambda coord: coord[None, :]))
+  overlaps &= state.ems_mask[:, None] & state.items_placed[None, :]
+  outside = state.ems_mask & ~state.ems.is_included(state.container)
+  return ~jnp.any(overlaps) & ~jnp.any(outside)
 
 
 def _ems_by_decreasing_volume(ems: EMS, ems_mask: chex.Array) -> chex.Array:

@@ -27,11 +27,32 @@ class Space:
   def astype(self, dtype: Any) -> Space:
     return Space(**{name: jnp.asarray(value, dtype) for name, value in self.items()})
 
+  def get_axis_value(self, axis: str, index: int) -> chex.Numeric:
+    """The coordinate `{axis}{index}`: `get_axis_value("y", 2)` is `y2`."""
+    return getattr(self, _coordinate_name(axis, index))
+
+  def set_axis_value(self, axis: str, index: int, value: chex.Numeric) -> None:
+    """Sets the coordinate `{axis}{index}` in place (a chex dataclass is mutable outside jit)."""
+    setattr(self, _coordinate_name(axis, index), value)
+
   def lower(self, axis: str) -> chex.Numeric:
-    return getattr(self, f"{axis}1")
+    return self.get_axis_value(axis, 1)
 
   def upper(self, axis: str) -> chex.Numeric:
-    return getattr(self, f"{axis}2")
+    return self.get_axis_value(axis, 2)
+
+  def hyperplane(self, axis: str, direction: str) -> Space:
+    """The half-space beyond one face of this box: everything below (`"lower"`) its
+    `{axis}1` face or above (`"upper"`) its `{axis}2` face, infinite along the other axes."""
+    if axis not in AXES or direction not in ("lower", "upper"):
+      raise ValueError(f"hyperplane needs an axis in {AXES} and a direction 'lower' or 'upper', "
+                       f"got axis={axis!r}, direction={direction!r}")
+    bounds = {name: (jnp.inf if name.endswith("2") else -jnp.inf) for name in self.keys()}
+    if direction == "lower":
+      bounds[f"{axis}2"] = self.lower(axis)
+    else:
+      bounds[f"{axis}1"] = self.upper(axis)
+    return Space(**bounds)
 
   def map(self, fn) -> Space:
     """Applies `fn` to each of the six coordinate leaves."""
@@ -87,3 +108,10 @@ class Space:
             value = jnp.maximum(value, box.upper(axis))
           slabs[name].append(value)
     return Space(**{name: jnp.stack(values) for name, values in slabs.items()})
+
+
+def _coordinate_name(axis: str, index: int) -> str:
+  if axis not in AXES or index not in (1, 2):
+    raise ValueError(f"a Space coordinate needs an axis in {AXES} and an index 1 or 2, "
+                     f"got axis={axis!r}, index={index!r}")
+  return f"{axis}{index}"
