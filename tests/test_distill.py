@@ -194,6 +194,12 @@ def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
   assert "| tightest_fit |" in table
   evaluate.render_main(dataclasses.replace(config, num_renders=2))
   assert len(list((tmp_path / "renders").glob("*.png"))) == 2
+  container = tmp_path / "container.csv"
+  container.write_text("Item_Name,Length,Width,Height,Quantity\ncrate,2000,1000,1000,2\n")
+  csv_workdir = tmp_path / "csv"
+  evaluate.render_main(dataclasses.replace(config, num_renders=2, csv_path=str(container),
+                                           workdir=str(csv_workdir)))
+  assert len(list((csv_workdir / "renders").glob("*.png"))) == 1  # one CSV, one instance
 
 
 def test_resuming_with_other_settings_is_refused(runs):

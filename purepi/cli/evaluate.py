@@ -45,11 +45,16 @@ def eval_main(config):
 
 
 def render_main(config):
-  """`--mode=render`: PNGs of `num_renders` held-out instances packed by the greedy network."""
+  """`--mode=render`: PNGs of `num_renders` held-out instances packed by the greedy network.
+
+  With `--csv_path` there is one instance, the CSV's, so one PNG (`--mode=pack`
+  gives its load plan).
+  """
   run_config, env, network, params = _load_for_evaluation(config)
   instance_keys, _ = held_out_keys(run_config)
+  num_instances = 1 if run_config.csv_path else run_config.num_renders
   paths = reports.render_greedy_instances(
-      env, network, params, instance_keys[:run_config.num_renders], Path(config.workdir) / "renders",
+      env, network, params, instance_keys[:num_instances], Path(config.workdir) / "renders",
       progress=config.progress)
   for path in paths:
     print(path)
