@@ -339,16 +339,22 @@ def test_ppo_flags_hold_the_ppo_settings():
 def test_ppo_flags_match_distill_flags_except_the_method():
   """The fair comparison: PPO differs from the distillation default only in its own settings.
 
-  The iteration count is shared too: at these settings an iteration of either
-  method costs the same wall-clock on 2 CPU cores (measured; see ppo.flags), so
-  a change of distill.flags' budget or search size must be re-measured here.
+  Besides PPO's own optimiser settings, only the budget differs: PPO's
+  iteration count is set so that its training wall-clock matches
+  distillation's on 2 idle CPU cores (measured; see ppo.flags), with its
+  evaluation points at the same fractions of the run. A change of
+  distill.flags' budget or search size must be re-measured there.
   """
   ppo_config = _config_from_flagfiles("--flagfile=ppo.flags")
   distill_config = _config_from_flagfiles("--flagfile=distill.flags")
   own = {"mode", "workdir", "num_epochs", "learning_rate", "learning_rate_schedule",
-         "num_simulations"}  # distillation's search during training; PPO has none
+         "num_iterations", "eval_interval",  # the wall-clock-matched budget
+         "replay_iterations"}  # distillation's replay buffer; PPO is on-policy
   differing = {name for name in ppo_config if ppo_config[name] != distill_config[name]}
   assert differing <= own, differing - own
+  assert ppo_config["replay_iterations"] == 1
+  assert ppo_config["num_iterations"] // ppo_config["eval_interval"] == (
+      distill_config["num_iterations"] // distill_config["eval_interval"])
 
 
 def test_paper_flags_overlay_onto_ppo_flags():
