@@ -2,7 +2,10 @@
 
 Two host CPU devices are forced before JAX is imported anywhere, so the pmap
 trainer is exercised on more than one device; everything else runs on device 0.
+
+No persistent XLA compilation cache: each process compiles what it runs.
 """
+import gc
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
@@ -22,20 +25,17 @@ settings.register_profile("dev", deadline=None, max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """One persistent XLA compilation cache for the whole session, subprocesses included.
+@pytest.fixture(scope="module", autouse=True)
+def release_compiled_programs():
+  """Drops JAX's compiled programs after each test module.
 
-  Many modules build the same small programs (a tiny run's evaluation,
-  heuristics, search), and several tests run `run.py` in a subprocess; with
-  the cache each program is compiled once per session.
+  Every compiled XLA:CPU program keeps its machine code in its own memory
+  mappings, and the in-process training runs of some modules compile many; over
+  the whole suite the mappings reached Linux's limit (vm.max_map_count, 65530)
+  and the next compilation crashed the process. Modules share no compiled
+  program, so releasing them between modules costs nothing.
   """
-  import jax
-  cache_dir = str(tmp_path_factory.mktemp("jax_cache"))
-  options = {"jax_compilation_cache_dir": cache_dir,
-             "jax_persistent_cache_min_compile_time_secs": 0.0,
-             "jax_persistent_cache_min_entry_size_bytes": 0}
-  for name, value in options.items():
-    jax.config.update(name, value)
-    os.environ[name.upper()] = str(value)
   yield
+  import jax
+  jax.clear_caches()
+  gc.collect()
