@@ -62,6 +62,15 @@ class Generator(abc.ABC):
   def __call__(self, key: chex.PRNGKey) -> State:
     """The first state of an instance: nothing placed, one EMS (the container)."""
 
+  def generate_solution(self, key: chex.PRNGKey) -> State:
+    """The instance of `key` with every item placed: a perfect packing of it.
+
+    Only generators that cut instances from a known packing can give one
+    (`RandomGenerator`, `ToyGenerator`); others, such as `CSVGenerator`, raise
+    NotImplementedError, as Jumanji's do.
+    """
+    raise NotImplementedError(f"{type(self).__name__} knows no perfect packing of its instances")
+
   def _unpack_items(self, solution: State) -> State:
     """The first state of the episode whose perfect packing is `solution`."""
     return solution.replace(
