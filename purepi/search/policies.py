@@ -63,11 +63,9 @@ def muzero_policy(
   """
   validate_inputs(root, num_simulations, invalid_actions)
   rng_key, dirichlet_rng_key, search_rng_key = jax.random.split(rng_key, 3)
-  noisy_probs = add_dirichlet_noise(dirichlet_rng_key, jax.nn.softmax(root.prior_logits),
-                                     dirichlet_alpha=dirichlet_alpha,
-                                     dirichlet_fraction=dirichlet_fraction)
-  root = root.replace(prior_logits=mask_invalid_actions(logits_from_probs(noisy_probs),
-                                                        invalid_actions))
+  root = root.replace(prior_logits=noisy_root_logits(
+      dirichlet_rng_key, root.prior_logits, invalid_actions,
+      dirichlet_alpha=dirichlet_alpha, dirichlet_fraction=dirichlet_fraction))
   interior_action_selection_fn = functools.partial(
       action_selection.muzero_action_selection,
       pb_c_base=pb_c_base, pb_c_init=pb_c_init, qtransform=qtransform)
@@ -83,8 +81,7 @@ def muzero_policy(
       invalid_actions=invalid_actions,
       loop_fn=loop_fn)
   action_weights = compact_lib.root_view(compact).summary().visit_probs
-  action_logits = apply_temperature(logits_from_probs(action_weights), temperature)
-  action = jax.random.categorical(rng_key, action_logits)
+  action = sample_by_visits(rng_key, action_weights, temperature)
   return base.PolicyOutput(action=action, action_weights=action_weights,
                            search_tree=compact_lib.to_tree(compact))
 
@@ -194,6 +191,20 @@ def add_dirichlet_noise(rng_key, probs, *, dirichlet_alpha, dirichlet_fraction):
   noise = jax.random.dirichlet(rng_key, alpha=jnp.full([num_actions], fill_value=dirichlet_alpha),
                                shape=(batch_size,))
   return (1 - dirichlet_fraction) * probs + dirichlet_fraction * noise
+
+
+def noisy_root_logits(rng_key, prior_logits, invalid_actions, *, dirichlet_alpha, dirichlet_fraction):
+  """MuZero's root prior: softmax(logits) mixed with Dirichlet noise, back to logits, masked."""
+  noisy_probs = add_dirichlet_noise(rng_key, jax.nn.softmax(prior_logits),
+                                    dirichlet_alpha=dirichlet_alpha,
+                                    dirichlet_fraction=dirichlet_fraction)
+  return mask_invalid_actions(logits_from_probs(noisy_probs), invalid_actions)
+
+
+def sample_by_visits(rng_key, visit_probs, temperature):
+  """An action drawn from the visit distribution sharpened by 1 / temperature (0 = argmax)."""
+  logits = apply_temperature(logits_from_probs(visit_probs), temperature)
+  return jax.random.categorical(rng_key, logits)
 
 
 def apply_temperature(logits, temperature):

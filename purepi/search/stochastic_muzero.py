@@ -26,13 +26,11 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from purepi.masking import mask_invalid_actions
 from purepi.search import action_selection
 from purepi.search import base
 from purepi.search import qtransforms
 from purepi.search import tree as tree_lib
-from purepi.search.policies import (
-    add_dirichlet_noise, apply_temperature, logits_from_probs, validate_inputs)
+from purepi.search.policies import noisy_root_logits, sample_by_visits, validate_inputs
 from purepi.search.search import search
 
 
@@ -77,10 +75,9 @@ def stochastic_muzero_policy(
   validate_inputs(root, num_simulations, invalid_actions)
   num_actions = root.prior_logits.shape[-1]
   rng_key, dirichlet_rng_key, search_rng_key = jax.random.split(rng_key, 3)
-  noisy_probs = add_dirichlet_noise(dirichlet_rng_key, jax.nn.softmax(root.prior_logits),
-                                    dirichlet_alpha=dirichlet_alpha,
-                                    dirichlet_fraction=dirichlet_fraction)
-  root_logits = mask_invalid_actions(logits_from_probs(noisy_probs), invalid_actions)
+  root_logits = noisy_root_logits(dirichlet_rng_key, root.prior_logits, invalid_actions,
+                                  dirichlet_alpha=dirichlet_alpha,
+                                  dirichlet_fraction=dirichlet_fraction)
 
   # One call of the decision model tells the number of chance outcomes C and
   # gives a placeholder afterstate of the right structure for the root.
@@ -114,8 +111,7 @@ def stochastic_muzero_policy(
       loop_fn=loop_fn)
   tree = slice_action_axis(tree, num_actions, "decision")
   action_weights = tree.summary().visit_probs
-  action = jax.random.categorical(
-      rng_key, apply_temperature(logits_from_probs(action_weights), temperature))
+  action = sample_by_visits(rng_key, action_weights, temperature)
   return base.PolicyOutput(action=action, action_weights=action_weights, search_tree=tree)
 
 
