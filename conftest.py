@@ -3,7 +3,10 @@
 Two host CPU devices are forced before JAX is imported anywhere, so the pmap
 trainer is exercised on more than one device; everything else runs on device 0.
 
-No persistent XLA compilation cache: each process compiles what it runs.
+No persistent XLA compilation cache in the test process itself (see
+`release_compiled_programs`); the `run.py` subprocesses that tests start share
+one for the session (`subprocess_environment`), since many of them compile the
+same programs.
 """
 import gc
 import os
@@ -23,6 +26,21 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def subprocess_environment(tmp_path_factory):
+  """Environment for `run.py` subprocesses: this session's devices and a shared compilation cache.
+
+  A subprocess that compiles a program another one already compiled loads it
+  from the cache instead (the same executable, so the same results); the
+  subprocesses are short-lived, so their mappings never accumulate.
+  """
+  environment = dict(os.environ)
+  environment["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_compilation_cache"))
+  environment["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  environment["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+  return environment
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,8 +10,9 @@ only packages above it in this list):
   purepi.training    the shared update machinery, devices, workdir, checkpoints, the loop
   purepi.agents      the trainers: search distillation and PPO (collect, loss, update)
   purepi.cli         the command line behind run.py and its tools (inspect, eval, ...)
-`purepi.masking` (the one masking rule), `purepi.errors` (how a run can stop)
-and `purepi.config` (every setting) sit below all of them.
+`purepi.masking` (the one masking rule), `purepi.errors` (how a run can stop),
+`purepi.config` (every setting) and `purepi.devices` (which device holds which
+rows, in one process or several) sit below all of them.
 """
 
 __version__ = "0.1.0"

@@ -19,7 +19,8 @@ MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", 
 RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_renders", "progress",
                      "checkpoint", "tree_out", "workdirs", "num_seeds", "inspect_num_steps",
                      "inspect_num_simulations", "inspect_num_considered_actions",
-                     "workdir", "keep_checkpoints", "pack_policy", "tensorboard")
+                     "workdir", "keep_checkpoints", "pack_policy", "tensorboard",
+                     "coordinator_address", "num_processes", "process_id", "distributed_timeout_s")
 # Settings earlier versions wrote into config.json that no longer exist; reading an old workdir drops them.
 RETIRED_FIELDS = ("num_episodes",)  # --mode=baselines now plays the held-out instances (eval_num_episodes)
 
@@ -115,6 +116,15 @@ class Config:
       "search", "pack: search (the network with eval_num_simulations of Gumbel MuZero search, no root "
       "noise) or greedy (the network alone).")
   progress: bool = _field(True, "Show progress bars.")
+
+  # Several processes (README, "More than one machine"); batch sizes above are global.
+  coordinator_address: str = _field(
+      "", "distill/ppo across processes: HOST:PORT of process 0, the same in every process; 'auto' "
+      "lets JAX detect the cluster (SLURM, Open MPI, Kubernetes, TPU pods); empty: one process.")
+  num_processes: int = _field(1, "Processes of the run (with --coordinator_address=HOST:PORT).")
+  process_id: int = _field(0, "This process's index, 0 to num_processes - 1; process 0 writes the files.")
+  distributed_timeout_s: int = _field(
+      120, "Seconds to wait for every process to reach the coordinator before failing.")
   tensorboard: bool = _field(
       False, "distill/ppo: also write every metric to WORKDIR/tensorboard (needs the tensorboard extra).")
 
@@ -182,6 +192,17 @@ def validate(config: Config) -> None:
   require(all(units > 0 for units in config.mlp_units),
           f"--mlp_units must be positive integers, got {','.join(map(str, config.mlp_units))}")
   require(config.mode != "compare" or config.workdirs, "--mode=compare needs --workdirs=DIR[,DIR...]")
+  require(config.num_processes >= 1, f"--num_processes must be positive, got {config.num_processes}")
+  require(0 <= config.process_id < config.num_processes,
+          f"--process_id={config.process_id} must be in 0..{config.num_processes - 1} "
+          f"(--num_processes={config.num_processes})")
+  require(config.distributed_timeout_s > 0,
+          f"--distributed_timeout_s must be positive, got {config.distributed_timeout_s}")
+  explicit = config.coordinator_address not in ("", "auto")
+  require(config.num_processes == 1 or explicit,
+          f"--num_processes={config.num_processes} needs --coordinator_address=HOST:PORT of process 0")
+  require(not config.coordinator_address or config.mode in ("distill", "ppo"),
+          f"--mode={config.mode} runs in one process: --coordinator_address is for distill and ppo")
 
 
 def validate_for_devices(config: Config, num_devices: int) -> None:
@@ -189,4 +210,5 @@ def validate_for_devices(config: Config, num_devices: int) -> None:
   for name in ("rollout_batch_size", "training_batch_size", "eval_num_episodes"):
     value = getattr(config, name)
     if value % num_devices:
-      raise UsageError(f"--{name}={value} is not divisible by the {num_devices} local devices")
+      raise UsageError(f"--{name}={value} is not divisible by the {num_devices} devices "
+                       "(every process's, together)")

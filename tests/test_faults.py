@@ -2,13 +2,13 @@
 
 Each killed run is a real `python run.py` process stopped by a real signal; it
 is then resumed by running the same command, and its metrics.jsonl must equal
-an uninterrupted run's record for record (timings aside). Each process
-compiles its programs (no persistent compilation cache), so a restart costs
-about as much as a start.
+an uninterrupted run's record for record (timings aside). The processes share
+the session's persistent compilation cache (conftest.py), so a restart loads
+the programs an earlier process compiled, as a restart on a user's machine with
+`JAX_COMPILATION_CACHE_DIR` set would.
 """
 import dataclasses
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -46,10 +46,10 @@ TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_h
 
 
 @pytest.fixture(scope="module")
-def environment():
-  """The subprocesses' environment: this session's devices (conftest.py)."""
-  assert "xla_force_host_platform_device_count" in os.environ["XLA_FLAGS"]
-  return dict(os.environ)
+def environment(subprocess_environment):
+  """The subprocesses' environment: this session's devices and compilation cache (conftest.py)."""
+  assert "xla_force_host_platform_device_count" in subprocess_environment["XLA_FLAGS"]
+  return subprocess_environment
 
 
 def start(workdir, environment):

@@ -25,3 +25,17 @@ def test_a_flag_file_line_that_is_no_config_field_is_refused(tmp_path):
   flag_file.write_text("--flagfile=distill.flags\n--num_simulation=4\n")
   with pytest.raises(flags.UnrecognizedFlagError, match="num_simulation"):
     app.parse_config([f"--flagfile={flag_file}"])
+
+
+def test_the_paper_overlay_trains_one_iteration_with_its_network_and_search(tmp_path):
+  """paper.flags' network, search and schedule, run for real with the batches cut to a CPU's size."""
+  from purepi.cli import train
+  config = app.parse_config([
+      "--flagfile=distill.flags", "--flagfile=paper.flags", f"--workdir={tmp_path / 'paper'}",
+      "--num_iterations=1", "--rollout_batch_size=2", "--training_batch_size=8",
+      "--eval_num_episodes=2", "--num_renders=0", "--progress=false"])
+  records = train.main(config)
+  assert [record["iteration"] for record in records] == [1]
+  assert records[0]["search_decisions"] > 0
+  for name in ("loss", "eval_greedy_utilization", "eval_search_utilization"):
+    assert 0 <= records[0][name] < float("inf"), name

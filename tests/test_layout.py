@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "purepi"
 LAYERS = (
-    ("purepi.masking", "purepi.errors", "purepi.config"),
+    ("purepi.masking", "purepi.errors", "purepi.config", "purepi.devices"),
     ("purepi.env",),
     ("purepi.search",),
     ("purepi.networks",),

@@ -15,7 +15,7 @@ from purepi.cli import app
 from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env
 from purepi.training import checkpoints
-from purepi.training import devices as device_lib
+from purepi import devices as device_lib
 from purepi.training.algorithm import TrainState
 from purepi.config import Config
 from purepi.networks import make_network

@@ -92,9 +92,11 @@ def main(argv):
   except UsageError as error:
     _fail(str(error))
   quiet_logging()
-  module_name, function_name = ENTRY_POINTS[config.mode].split(":")
-  entry = getattr(importlib.import_module(module_name), function_name)
   try:
+    # Before the mode's modules load: some of them touch JAX's backend on import.
+    _join_processes(config)
+    module_name, function_name = ENTRY_POINTS[config.mode].split(":")
+    entry = getattr(importlib.import_module(module_name), function_name)
     entry(config)
   except UsageError as error:
     _fail(str(error))
@@ -103,6 +105,13 @@ def main(argv):
   except Interrupted as error:
     print(str(error), file=sys.stderr)
     sys.exit(error.exit_status)
+
+
+def _join_processes(config):
+  """`jax.distributed.initialize` for a multi-process run (README, "More than one machine")."""
+  if config.coordinator_address:
+    from purepi.training import distributed
+    distributed.initialize(config)
 
 
 def _fail(message, status=EXIT_USAGE):

@@ -12,7 +12,7 @@ from purepi.evaluation.evaluator import Evaluator
 from purepi.evaluation.protocol import held_out_keys, make_env
 from purepi.networks import make_network
 from purepi.training.checkpoints import load_params
-from purepi.training.devices import replicate
+from purepi.devices import replicate
 
 
 def _load_for_evaluation(config):

@@ -3,6 +3,10 @@
 With `--num_seeds=N` the same run is trained for seeds `seed, ..., seed + N - 1`, one after the
 other, each in its own `WORKDIR/seed_<seed>` (each resumable on its own); then
 `WORKDIR/comparison.md` and `comparison.png` report the mean over seeds with its 95% t-interval.
+
+With `--coordinator_address` the same command runs in every process of a
+multi-process run, joined by `run` (`purepi.cli.app`) before JAX starts;
+process 0 writes the files.
 """
 import dataclasses
 from pathlib import Path
@@ -12,6 +16,7 @@ from purepi.errors import UsageError
 from purepi.evaluation import compare
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
+from purepi.training import distributed
 from purepi.training.loop import run_experiment
 
 # mode -> the trainer's `make_algorithm(config, env, network)`.
@@ -47,6 +52,8 @@ def main(config):
     print(f"\n=== seed {seed} ({seed - config.seed + 1} of {config.num_seeds}) ===")
     train_one_seed(dataclasses.replace(config, seed=seed, num_seeds=1,
                                        workdir=seed_workdir(config.workdir, seed)))
+  if not distributed.is_primary():
+    return
   markdown, plot_path, table_path = compare.write_comparison(
       [seed_workdir(config.workdir, seed) for seed in seeds], config.workdir)
   print("\n" + markdown)

@@ -1,6 +1,8 @@
 """The held-out evaluation of a network: greedy and with search, split over the devices.
 
-The held-out instances are played in chunks of at most `MAX_CHUNK_PER_DEVICE`
+Each device plays its share of the held-out instances (across processes, each
+process its own devices' shares, and every process then gathers all outcomes).
+The instances are played in chunks of at most `MAX_CHUNK_PER_DEVICE`
 episodes per device, so that a progress bar can follow an evaluation that
 takes minutes; each chunk runs the same compiled program.
 """
@@ -12,6 +14,7 @@ from tqdm import tqdm
 
 from purepi.evaluation.protocol import EpisodeOutcome, evaluate_policy, held_out_keys, summarize
 from purepi.policies.search_policy import make_greedy_policy, make_search_policy
+from purepi.devices import gather_rows, local_rows
 
 MAX_CHUNK_PER_DEVICE = 64
 
@@ -41,8 +44,11 @@ class Evaluator:
     chunks = num_chunks(len(instance_keys) // num_devices)
     # [chunk, device, episodes, 2]: chunk c holds episodes c, c + chunks, ... of each device's share.
     self._chunked_keys = instance_keys.reshape(num_devices, -1, chunks, *instance_keys.shape[1:]).swapaxes(0, 2)
-    self._chunked_keys = self._chunked_keys.swapaxes(1, 2)
-    self._policy_keys = jax.random.split(policy_key, chunks * num_devices).reshape(chunks, num_devices, -1)
+    mine = local_rows(devices)
+    self._chunked_keys = self._chunked_keys.swapaxes(1, 2)[:, mine]
+    self._policy_keys = jax.random.split(policy_key, chunks * num_devices).reshape(
+        chunks, num_devices, -1)[:, mine]
+    self._devices = devices
     self.num_simulations = config.eval_num_simulations
     self._progress = progress
 
@@ -70,9 +76,11 @@ class Evaluator:
       for keys, policy_keys in zip(self._chunked_keys, self._policy_keys):
         chunks.append(jax.device_get(evaluate(replicated_params, keys, policy_keys)))
         bar.update(1)
-      # Back to the held-out order: [chunk, device, episode] -> [device, episode, chunk].
-      results[name] = jax.tree.map(
-          lambda *parts: np.stack(parts).transpose(1, 2, 0).reshape(-1), *chunks)
+      # [chunk, local device, episode] -> every process's [device, chunk, episode] -> the
+      # held-out order, [device, episode, chunk].
+      by_device = gather_rows(jax.tree.map(lambda *parts: np.stack(parts, axis=1), *chunks),
+                              self._devices)
+      results[name] = jax.tree.map(lambda leaf: leaf.transpose(0, 2, 1).reshape(-1), by_device)
     bar.close()
     return results
 

@@ -85,8 +85,11 @@ class BatchLayout(NamedTuple):
 
 
 def batch_layout(config, env) -> BatchLayout:
-  """The split of `rollout_batch_size` episodes and `training_batch_size` minibatches over devices."""
-  num_devices = jax.local_device_count()
+  """The split of `rollout_batch_size` episodes and `training_batch_size` minibatches over all devices.
+
+  Both sizes are global: every device of every process gets an equal share.
+  """
+  num_devices = jax.device_count()
   episodes_per_device = config.rollout_batch_size // num_devices
   minibatch_per_device = config.training_batch_size // num_devices
   num_steps = env.generator.max_num_items

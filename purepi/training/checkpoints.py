@@ -8,11 +8,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import jax
 import numpy as np
 
 from purepi.errors import UsageError
+from purepi.training import distributed
 from purepi.training.algorithm import TrainState
-from purepi.training.devices import replicate, shard, unreplicate
+from purepi.devices import from_global, replicate, to_global, unreplicate
 from purepi.training.workdir import load_config
 
 
@@ -27,6 +29,11 @@ class Checkpointer:
   complete, so an interrupted save never leaves a checkpoint that looks valid.
   A checkpoint damaged afterwards (a disk error, a truncated copy) is set aside
   by `restore_newest_readable`, which falls back to the newest one that reads.
+
+  Across processes every process calls `save` and `restore` (orbax's
+  multi-process checkpointing, on a directory all of them share): arrays laid
+  out over all devices are written and read by the processes that hold them,
+  numpy arrays by process 0.
   """
 
   def __init__(self, directory, max_to_keep: int = 2):
@@ -36,7 +43,8 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(
         self._directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False))
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False),
+        item_handlers=ocp.StandardCheckpointHandler())
 
   def latest_iteration(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -52,6 +60,19 @@ class Checkpointer:
       raise UsageError(f"no checkpoint in {self._manager.directory}")
     args = self._ocp.args.StandardRestore(template)
     return self._manager.restore(iteration, args=args)
+
+  def restore_to_host(self, iteration: Optional[int] = None):
+    """The payload of `iteration` (default: the latest) as numpy arrays, whatever devices wrote it.
+
+    For reading a trained network on another machine than the one (or the
+    processes) that trained it: a template-free restore would ask for the
+    writers' device layout.
+    """
+    iteration = self.latest_iteration() if iteration is None else iteration
+    if iteration is None:
+      raise UsageError(f"no checkpoint in {self._manager.directory}")
+    shapes = self._manager.item_metadata(iteration).tree
+    return self.restore(jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes), iteration)
 
   def restore_newest_readable(self, template):
     """`(iteration, payload)` of the newest checkpoint that restores; `(None, None)` without any.
@@ -70,13 +91,14 @@ class Checkpointer:
       except Exception as error:  # A damaged checkpoint surfaces as any of orbax's or tensorstore's errors.
         failures.append((iteration, error))
         continue
-      for unreadable, error in failures:
+      for unreadable, error in failures if distributed.is_primary() else ():
         destination = self._set_aside(unreadable)
         warnings.warn(f"checkpoint {unreadable} in {self._directory} cannot be read "
                       f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
                       f"moved to {destination}, resuming from checkpoint {iteration}",
                       RuntimeWarning, stacklevel=2)
       if failures:
+        distributed.barrier("checkpoints_set_aside")
         self._manager.reload()
       return iteration, payload
     if failures:
@@ -96,18 +118,18 @@ class Checkpointer:
     return destination
 
 
-def checkpoint_payload(device_state: TrainState, key, counters) -> Dict[str, Any]:
-  """What a checkpoint holds, from the train state as it lies on the devices.
+def checkpoint_payload(device_state: TrainState, key, counters, devices) -> Dict[str, Any]:
+  """What a checkpoint holds, from the train state as it lies on `devices` (all processes').
 
   Parameters and optimiser state are the same on every device and are stored
-  once; a replay buffer differs per device and is stored whole, with its
-  leading device axis (only when the trainer has one). Then the RNG key and
-  the counters.
+  once, as numpy arrays; a replay buffer differs per device and is stored
+  whole, one `[num_devices, ...]` array laid out over the devices (only when
+  the trainer has one). Then the RNG key and the counters.
   """
-  payload = {"params": unreplicate(device_state.params),
-             "opt_state": unreplicate(device_state.opt_state), "key": np.asarray(key)}
+  payload = {"params": jax.device_get(unreplicate(device_state.params)),
+             "opt_state": jax.device_get(unreplicate(device_state.opt_state)), "key": np.asarray(key)}
   if device_state.replay is not None:
-    payload["replay"] = device_state.replay
+    payload["replay"] = to_global(device_state.replay, devices)
   payload.update({name: np.asarray(counters[name]) for name in COUNTERS})
   return payload
 
@@ -116,7 +138,7 @@ def device_state_of(payload, devices) -> TrainState:
   """The train state a restored checkpoint payload holds, laid out on `devices` again."""
   replay = payload.get("replay")
   return TrainState(replicate(payload["params"], devices), replicate(payload["opt_state"], devices),
-                    None if replay is None else shard(replay, devices))
+                    None if replay is None else from_global(replay, devices))
 
 
 def load_params(checkpoint: str):
@@ -134,5 +156,5 @@ def load_params(checkpoint: str):
     raise UsageError(f"--checkpoint={checkpoint} is neither a workdir with checkpoints/ "
                             "nor a checkpoints/<iteration> directory")
   run_config = load_config(workdir / "config.json")
-  payload = Checkpointer(workdir / "checkpoints").restore(iteration=iteration)
+  payload = Checkpointer(workdir / "checkpoints").restore_to_host(iteration)
   return payload["params"], run_config

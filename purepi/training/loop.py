@@ -3,7 +3,9 @@
 `run_experiment` takes an `Algorithm` (`purepi.training.algorithm`) and does
 the rest, identically for every method:
 
-  - pmap of `collect` and `update` over all local devices (`devices.AXIS_NAME`);
+  - pmap of `collect` and `update` over every device of every process
+    (`devices.AXIS_NAME`; `purepi.training.distributed` joins the processes);
+    process 0 alone writes the workdir's files and prints;
   - the workdir (README, "Results"): config.json, metrics.jsonl,
     baselines.json, learning_curve.png, checkpoints/, renders/;
   - orbax checkpoints (params, optimiser state, replay buffer, RNG key,
@@ -33,11 +35,11 @@ from purepi.errors import Interrupted, NonFiniteError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import reports
 from purepi.evaluation.evaluator import Evaluator
-from purepi.training import memory
+from purepi.training import distributed, memory
 from purepi.training import workdir as workdir_lib
 from purepi.training.algorithm import Algorithm
 from purepi.training.checkpoints import COUNTERS, Checkpointer, checkpoint_payload, device_state_of
-from purepi.training.devices import AXIS_NAME, replicate, unreplicate
+from purepi.devices import AXIS_NAME, all_devices, per_device_keys, replicate, unreplicate
 from purepi.training.tensorboard import ScalarWriter
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -104,7 +106,8 @@ def run_experiment(config, algorithm: Algorithm, env, network):
   """
   from tqdm import tqdm
 
-  devices = jax.local_devices()
+  devices = all_devices()
+  primary = distributed.is_primary()
   config_lib.validate_for_devices(config, len(devices))
   memory.check_fits(config, env, devices)
   workdir = workdir_lib.prepare_workdir(config.workdir)
@@ -116,15 +119,18 @@ def run_experiment(config, algorithm: Algorithm, env, network):
   key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
   device_state = replicate(algorithm.init(init_key), devices)
   counters = {"iteration": 0, "wall_clock_s": 0.0, "env_steps": 0, "search_decisions": 0}
-  iteration, payload = checkpointer.restore_newest_readable(checkpoint_payload(device_state, key, counters))
+  iteration, payload = checkpointer.restore_newest_readable(
+      checkpoint_payload(device_state, key, counters, devices))
   if payload is not None:
     device_state = device_state_of(payload, devices)
     key = jnp.asarray(payload["key"])
     counters = {name: payload[name].item() for name in COUNTERS}
-    print(f"Resuming {workdir} from iteration {counters['iteration']}.")
+    if primary:
+      print(f"Resuming {workdir} from iteration {counters['iteration']}.")
   # The run has initialised: from here on the workdir describes it.
-  workdir_lib.keep_metrics_through(metrics_path, counters["iteration"])
-  workdir_lib.write_json(workdir / "config.json", dataclasses.asdict(config))
+  if primary:
+    workdir_lib.keep_metrics_through(metrics_path, counters["iteration"])
+    workdir_lib.write_json(workdir / "config.json", dataclasses.asdict(config))
 
   def update_and_check(state, batch, update_key):
     state, metrics = algorithm.update(state, batch, update_key)
@@ -132,24 +138,24 @@ def run_experiment(config, algorithm: Algorithm, env, network):
 
   collect = jax.pmap(algorithm.collect, axis_name=AXIS_NAME, devices=devices)
   update = jax.pmap(update_and_check, axis_name=AXIS_NAME, devices=devices)
-  evaluator = Evaluator(config, env, network, devices, progress=config.progress)
+  evaluator = Evaluator(config, env, network, devices, progress=config.progress and primary)
   baselines = None
-  if (workdir / "baselines.json").exists():
+  if primary and (workdir / "baselines.json").exists():
     baselines = workdir_lib.read_json(workdir / "baselines.json", "baselines.json")
-  records = workdir_lib.read_metrics(metrics_path)
-  scalars = ScalarWriter(workdir / "tensorboard") if config.tensorboard else None
+  records = workdir_lib.read_metrics(metrics_path) if primary else []
+  scalars = ScalarWriter(workdir / "tensorboard") if config.tensorboard and primary else None
 
   progress = tqdm(total=config.num_iterations, initial=counters["iteration"], unit="it",
-                  disable=not config.progress, dynamic_ncols=True)
+                  disable=not (config.progress and primary), dynamic_ncols=True)
   with stop_requests() as stop:
     for iteration in range(counters["iteration"] + 1, config.num_iterations + 1):
       key, collect_key, update_key = jax.random.split(key, 3)
       start = time.perf_counter()
-      batch, collect_metrics = collect(device_state, jax.random.split(collect_key, len(devices)))
+      batch, collect_metrics = collect(device_state, per_device_keys(collect_key, devices))
       collect_metrics = jax.device_get(unreplicate(collect_metrics))
       collect_s = time.perf_counter() - start
       device_state, update_metrics, params_finite = update(
-          device_state, batch, jax.random.split(update_key, len(devices)))
+          device_state, batch, per_device_keys(update_key, devices))
       update_metrics = jax.device_get(unreplicate(update_metrics))
       iteration_s = time.perf_counter() - start
 
@@ -174,29 +180,33 @@ def run_experiment(config, algorithm: Algorithm, env, network):
       if evaluate_now:
         start = time.perf_counter()
         record.update(evaluator(device_state.params))
-        if baselines is None:
+        if baselines is None and primary:
           baselines = write_baselines(config, env, workdir / "baselines.json",
                                       evaluator.instance_keys, evaluator.policy_key)
         record["eval_s"] = time.perf_counter() - start
-      workdir_lib.append_metrics(metrics_path, record)
       records.append(record)
-      if scalars is not None:
-        scalars.write(record)
-      if evaluate_now:
-        reports.plot_learning_curve(records, baselines, workdir / "learning_curve.png")
+      if primary:
+        workdir_lib.append_metrics(metrics_path, record)
+        if scalars is not None:
+          scalars.write(record)
+        if evaluate_now:
+          reports.plot_learning_curve(records, baselines, workdir / "learning_curve.png")
+      stop_signal = distributed.any_process(stop.signal_number)
       save_now = iteration % config.save_interval == 0 or iteration == config.num_iterations
-      if save_now or stop.signal_number is not None:
-        checkpointer.save(iteration, checkpoint_payload(device_state, key, counters))
+      if save_now or stop_signal is not None:
+        checkpointer.save(iteration, checkpoint_payload(device_state, key, counters, devices))
 
       progress.update(1)
       progress.set_postfix(_progress_postfix(record, records), refresh=True)
-      if stop.signal_number is not None and iteration < config.num_iterations:
+      if stop_signal is not None and iteration < config.num_iterations:
         progress.close()
-        raise Interrupted(stop.signal_number, iteration, str(workdir))
+        raise Interrupted(stop_signal, iteration, str(workdir))
   progress.close()
   if scalars is not None:
     scalars.close()
 
+  if not primary:
+    return records
   final_eval = next((r for r in reversed(records) if "eval_greedy_utilization" in r), None)
   params = unreplicate(device_state).params
   if config.num_renders > 0:

@@ -55,9 +55,14 @@ def available_bytes(device) -> int:
 
 
 def check_fits(config, env, devices) -> None:
-  """Raises UsageError, in one line, when the estimate exceeds the memory available."""
-  needed = estimate_bytes(config, env, len(devices))
-  available = available_bytes(devices[0])
+  """Raises UsageError, in one line, when this process's share of the estimate exceeds its memory.
+
+  `devices` are all the run's devices (every process's); this process holds
+  its own devices' share of the batches.
+  """
+  local = [device for device in devices if device.process_index == jax.process_index()]
+  needed = estimate_bytes(config, env, len(devices)) * len(local) // len(devices)
+  available = available_bytes(local[0])
   if needed > available:
     raise UsageError(
         f"these settings need about {needed / 2 ** 30:.1f} GiB (rollout_batch_size="

@@ -2,25 +2,30 @@
 
   python -m third_party_parity.benchmarks env [--batch_size=1024] [--repeats=5]
   python -m third_party_parity.benchmarks search [--repeats=5]
+  python -m third_party_parity.benchmarks paper_scale [--rollout_batch_size=N] [--repeats=2]
 
 Each benchmark prints compile time apart from run time, the speed of each side
-and their ratio, after checking that both computed the same thing. Add one by
+and their ratio, after checking that both computed the same thing; `paper_scale`
+times purepi's training iteration alone, beside the blog's figure. Add one by
 writing a module with `bench_<name>(args)` and an entry in `BENCHMARKS` (and
 its flags in `add_arguments`).
 """
 import argparse
 
 from third_party_parity.benchmarks.env import bench_env
+from third_party_parity.benchmarks.paper_scale import bench_paper_scale
 from third_party_parity.benchmarks.search import bench_search
 
 
-BENCHMARKS = {"env": bench_env, "search": bench_search}
+BENCHMARKS = {"env": bench_env, "search": bench_search, "paper_scale": bench_paper_scale}
 
 
 def add_arguments(parser):
   parser.add_argument("--batch_size", type=int, default=1024)
-  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--repeats", type=int, default=None, help="timed calls (default: 5; paper_scale: 2)")
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--rollout_batch_size", type=int, default=None,
+                      help="paper_scale: episodes per iteration (default: 1024, or 32 on a CPU)")
 
 
 def main():

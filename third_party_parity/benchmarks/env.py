@@ -35,6 +35,8 @@ def bench_env(args):
   """Steps `batch_size` episodes of Jumanji's BinPack-v2 and of purepi's, same actions."""
   import jumanji
 
+  repeats = args.repeats or 5
+
   # Jumanji's EMS update writes float32 into int32 arrays, which JAX flags at trace time.
   warnings.filterwarnings("ignore", "scatter inputs have incompatible types", FutureWarning)
 
@@ -70,11 +72,11 @@ def bench_env(args):
     return run
 
   print(f"env benchmark: {args.batch_size} episodes x {num_steps} steps, jax {jax.__version__}, "
-        f"{jax.devices()[0].platform}, best of {args.repeats}", flush=True)
+        f"{jax.devices()[0].platform}, best of {repeats}", flush=True)
   results, speeds = {}, {}
   for name, env in (("jumanji", theirs), ("purepi", ours)):
     compiled, compile_s = _timed_compile(replay(env), keys, actions)
-    run_s, results[name] = _best_time(compiled, (keys, actions), args.repeats)
+    run_s, results[name] = _best_time(compiled, (keys, actions), repeats)
     speeds[name] = args.batch_size * num_steps / run_s
     print(f"  {name:8s} compile {compile_s:6.2f} s   run {run_s * 1e3:8.1f} ms   {speeds[name]:12,.0f} steps/s", flush=True)
   assert_same(results["purepi"], results["jumanji"], "trajectory")

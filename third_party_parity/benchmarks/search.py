@@ -71,7 +71,7 @@ def _compile(decide):
 
 def bench_search(args):
   """Entry for `python -m third_party_parity.benchmarks search`: batch 64 and 1024, 800 actions, 32 simulations, `args.repeats` calls."""
-  return run_search_benchmark(num_repeats=args.repeats)
+  return run_search_benchmark(num_repeats=args.repeats or 5)
 
 
 def run_search_benchmark(batch_sizes=(64, 1024), num_actions=800, num_simulations=32, num_repeats=5):
