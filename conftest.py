@@ -3,16 +3,25 @@
 Two host CPU devices are forced before JAX is imported anywhere, so the pmap
 trainer is exercised on more than one device; everything else runs on device 0.
 
-No persistent XLA compilation cache in the test process itself (see
-`release_compiled_programs`); the `run.py` subprocesses that tests start share
-one for the session (`subprocess_environment`), since many of them compile the
-same programs.
+The session shares one persistent XLA compilation cache, in a temporary
+directory removed at exit, between this process and the `run.py` subprocesses
+that tests start (they inherit the environment): the tiny training runs of
+many tests, each seed of a multi-seed run and each restarted subprocess compile
+the same programs, and JAX then loads them (the same executables, so the same
+results) instead of compiling again. Only programs that took at least JAX's
+default second to compile are stored.
 """
+import atexit
 import gc
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="purepi_tests_jax_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -29,18 +38,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def subprocess_environment(tmp_path_factory):
-  """Environment for `run.py` subprocesses: this session's devices and a shared compilation cache.
-
-  A subprocess that compiles a program another one already compiled loads it
-  from the cache instead (the same executable, so the same results); the
-  subprocesses are short-lived, so their mappings never accumulate.
-  """
-  environment = dict(os.environ)
-  environment["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_compilation_cache"))
-  environment["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-  environment["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-  return environment
+def subprocess_environment():
+  """Environment for `run.py` subprocesses: this session's devices and compilation cache."""
+  return dict(os.environ)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,8 +50,8 @@ def release_compiled_programs():
   Every compiled XLA:CPU program keeps its machine code in its own memory
   mappings, and the in-process training runs of some modules compile many; over
   the whole suite the mappings reached Linux's limit (vm.max_map_count, 65530)
-  and the next compilation crashed the process. Modules share no compiled
-  program, so releasing them between modules costs nothing.
+  and the next compilation crashed the process. A later module that needs one
+  of the released programs loads it from the persistent cache.
   """
   yield
   import jax
