@@ -50,12 +50,12 @@ def one_device_environment(subprocess_environment):
   return dict(subprocess_environment, XLA_FLAGS="--xla_force_host_platform_device_count=1")
 
 
-def start_processes(environment, workdir, num_processes, port, timeout_s=60):
+def start_processes(environment, workdir, num_processes, port, timeout_s=60, extra=()):
   """`num_processes` run.py processes of one device each, joined at 127.0.0.1:`port`."""
   return [subprocess.Popen(
       [sys.executable, "run.py", *flags(RUN), f"--workdir={workdir}",
        f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={num_processes}",
-       f"--process_id={process_id}", f"--distributed_timeout_s={timeout_s}"],
+       f"--process_id={process_id}", f"--distributed_timeout_s={timeout_s}", *extra],
       cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
       for process_id in range(num_processes)]
 
@@ -102,6 +102,33 @@ def test_two_processes_train_like_one_process_with_two_devices_and_resume_after_
     np.testing.assert_allclose(leaf_ours, leaf_theirs, rtol=1e-5, atol=1e-6)
   # Only process 0 wrote the run's files.
   assert (workdir / "config.json").exists() and (workdir / "learning_curve.png").exists()
+
+
+def test_a_signal_to_one_process_stops_every_process_after_the_same_iteration(
+    tmp_path, one_device_environment):
+  """SIGTERM reaches process 1 only; a checkpoint save is collective, so both must stop together."""
+  workdir = tmp_path / "run"
+  processes = start_processes(one_device_environment, workdir, 2, free_port(),
+                              extra=["--num_iterations=1000", "--eval_interval=1000",
+                                     "--save_interval=1000"])
+  deadline = time.monotonic() + 240
+  while not (workdir / "metrics.jsonl").exists() or not (workdir / "metrics.jsonl").read_text():
+    assert time.monotonic() < deadline, finish(processes, 5)
+    assert all(process.poll() is None for process in processes), finish(processes)
+    time.sleep(0.2)
+  processes[1].send_signal(signal.SIGTERM)
+  outcomes = finish(processes)
+  stopped_after = set()
+  for returncode, stderr in outcomes:
+    assert returncode == 143, stderr[-3000:]
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("stopped by signal 15 after iteration "), line
+    stopped_after.add(int(line.split("after iteration ")[1].split(";")[0]))
+  assert len(stopped_after) == 1
+  iteration = stopped_after.pop()
+  assert Checkpointer(workdir / "checkpoints").latest_iteration() == iteration
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert records[-1]["iteration"] == iteration
 
 
 def test_an_unreachable_coordinator_fails_in_bounded_time_in_one_line(tmp_path, one_device_environment):
