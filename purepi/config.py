@@ -47,6 +47,9 @@ class Config:
   csv_path: str = _field("", "If set, instances come from this CSV (Item_Name,Length,Width,Height,Quantity in mm).")
   container_dims: Tuple[int, ...] = _field(
       (5870, 2330, 2200), "Container length, width, height in mm (default: a 20-foot container).")
+  min_support: float = _field(
+      0.0, "An item may be placed only where at least this fraction of its base rests on the floor or "
+      "on placed items (stable stacks); 0 allows any placement, as Jumanji's BinPack does.")
 
   # Collection and training.
   num_iterations: int = _field(100, "Policy-iteration iterations (collect, then train).")
@@ -138,6 +141,7 @@ FLOAT_RANGES = (
     ("eval_gumbel_scale", 0.0, math.inf, True),
     ("search_value_scale", 0.0, math.inf, False),
     ("discount", 0.0, 1.0, True),
+    ("min_support", 0.0, 1.0, True),
     ("gae_lambda", 0.0, 1.0, True),
     ("clip_eps", 0.0, math.inf, False),
     ("value_clip_eps", 0.0, math.inf, False),

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import purepi.env as purepi_env
@@ -97,7 +97,7 @@ def inside(lower_a, upper_a, lower_b, upper_b):
   return np.all((lower_a[:, None] >= lower_b[None]) & (upper_a[:, None] <= upper_b[None]), -1)
 
 
-def check_state(state, obs_num_ems):
+def check_state(state, obs_num_ems, min_support=0.0):
   container_lower, container_upper = (corner[0] for corner in boxes(jax.tree.map(lambda c: np.reshape(c, 1), state.container)))
   item_lengths = np.stack([np.asarray(length) for length in state.items], -1).astype(np.int64)
   placed = np.asarray(state.items_placed)
@@ -119,11 +119,14 @@ def check_state(state, obs_num_ems):
   ems_inside = inside(ems_lower, ems_upper, ems_lower, ems_upper)
   assert not np.any(ems_inside & ~ems_inside.T), "an EMS lies strictly inside another"
 
-  # action_mask[e, i] iff item i exists, is unplaced and fits in observed EMS e.
+  # action_mask[e, i] iff item i exists, is unplaced, fits in observed EMS e and (with
+  # min_support) rests on enough of its base there.
   shown = np.asarray(state.sorted_ems_indexes)[:obs_num_ems]
   obs_lower, obs_upper = (corner[shown] for corner in boxes(state.ems))
   fits = np.all(item_lengths[None] <= (obs_upper - obs_lower)[:, None], -1)
   expected = fits & np.asarray(state.ems_mask)[shown][:, None] & (np.asarray(state.items_mask) & ~placed)[None]
+  if min_support > 0:
+    expected &= support_fractions(state, obs_num_ems) >= min_support  # min_support 0.5 or 1: exact
   np.testing.assert_array_equal(np.asarray(state.action_mask), expected)
   return np.prod(item_lengths[placed], -1).sum() / np.prod(container_upper - container_lower)
 
@@ -188,3 +191,73 @@ def test_specs_describe_observations_and_actions():
     env.action_spec.validate(jnp.array([env.obs_num_ems, 0], jnp.int32))
   with pytest.raises(ValueError, match="dtype"):
     env.observation_spec.ems_mask.validate(jnp.zeros(env.obs_num_ems, jnp.int32))
+
+
+def support_fractions(state, obs_num_ems):
+  """[O, I] numpy: the fraction of item i's base resting on the floor or on placed items at EMS o's corner."""
+  shown = np.asarray(state.sorted_ems_indexes)[:obs_num_ems]
+  corner, _ = boxes(state.ems)
+  corner = corner[shown]
+  lengths = np.stack([np.asarray(length) for length in state.items], -1).astype(np.int64)
+  placed = np.asarray(state.items_placed)
+  lower = np.stack([np.asarray(c) for c in state.items_location], -1).astype(np.int64)[placed]
+  upper = lower + lengths[placed]
+  fractions = np.zeros((len(shown), len(lengths)))
+  for o, (x, y, z) in enumerate(corner):
+    for i, (x_len, y_len, _) in enumerate(lengths):
+      if z == 0:
+        fractions[o, i] = 1.0
+        continue
+      area = 0
+      for (px, py, _), (qx, qy, qz) in zip(lower, upper):
+        if qz == z:
+          area += max(0, min(x + x_len, qx) - max(x, px)) * max(0, min(y + y_len, qy) - max(y, py))
+      fractions[o, i] = area / max(x_len * y_len, 1)
+  return fractions
+
+
+@pytest.fixture(scope="module", params=[0.5, 1.0])
+def supported_runner(request):
+  generator = purepi_env.RandomGenerator(10, 20, split_num_same_items=2)
+  env = purepi_env.BinPack(generator, obs_num_ems=20, normalize_dimensions=False, min_support=request.param)
+  run, num_steps = episode_runner(env)
+  return env, run, num_steps
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**31 - 1), choice_seed=st.integers(0, 2**31 - 1))
+def test_with_min_support_every_placement_rests_on_enough_of_its_base(supported_runner, seed, choice_seed):
+  """Random valid actions under `min_support`: the mask allows exactly the supported fits; geometry holds."""
+  env, run, num_steps = supported_runner
+  choices = np.random.default_rng(choice_seed).integers(0, 1000, num_steps)
+  (state, timestep), (states, timesteps, actions) = jax.device_get(
+      run(seed, SCENARIOS["random_valid"], jnp.asarray(choices, jnp.int32), 0))
+  at = lambda tree, t: jax.tree.map(lambda leaf: leaf[t], tree)
+  check_state(state, env.obs_num_ems, env.min_support)
+  for t in range(num_steps):
+    if timestep.step_type == purepi_env.StepType.LAST:
+      break
+    ems_id, item_id = actions[t]
+    assert support_fractions(state, env.obs_num_ems)[ems_id, item_id] >= env.min_support
+    state, timestep = at(states, t), at(timesteps, t)
+    assert not timestep.extras["invalid_action"]
+    check_state(state, env.obs_num_ems, env.min_support)
+  assert timestep.step_type == purepi_env.StepType.LAST
+
+
+def test_min_support_forbids_exactly_the_placements_that_overhang_too_much():
+  """After one item on the floor, the EMS on its top admits only items whose base it covers enough."""
+  generator = purepi_env.RandomGenerator(10, 20, split_num_same_items=2)
+  free = purepi_env.BinPack(generator, obs_num_ems=20, normalize_dimensions=False)
+  stable = purepi_env.BinPack(generator, obs_num_ems=20, normalize_dimensions=False, min_support=0.75)
+  state, _ = free.reset(jax.random.PRNGKey(7))
+  first = int(np.argmin(np.asarray(state.items.x_len) * np.asarray(state.items.y_len)
+                        + np.where(np.asarray(state.items_mask), 0, 10**9)))  # the smallest base
+  state, _ = free.step(state, jnp.array([0, first]))
+  free_mask = np.asarray(free._observe(state)[0].action_mask)
+  stable_mask = np.asarray(stable._observe(state)[0].action_mask)
+  on_top = np.asarray(state.ems.z1)[np.asarray(state.sorted_ems_indexes)[:20]] > 0
+  fractions = support_fractions(state, 20)
+  assert np.any(free_mask[on_top] & (fractions[on_top] < 0.75)), "no overhanging fit to forbid"
+  np.testing.assert_array_equal(stable_mask, free_mask & (fractions >= 0.75))
+  np.testing.assert_array_equal(stable_mask[~on_top], free_mask[~on_top])  # the floor supports everything

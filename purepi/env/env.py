@@ -44,22 +44,28 @@ class BinPack:
     debug: also report `extras["invalid_ems_from_env"]`: True when some EMS
       overlaps a placed item or leaves the container, which the dynamics should
       never produce (a self-check that costs an [EMS, item] overlap test per step).
+    min_support: an item may be placed only where at least this fraction of its
+      base rests on the container's floor or on the tops of placed items (a
+      stable stack); 0 (the default) allows any placement, as Jumanji does.
   """
 
   def __init__(self, generator: Optional[Generator] = None, obs_num_ems: int = 40,
                reward_fn: Optional[RewardFn] = None, normalize_dimensions: bool = True,
-               debug: bool = False):
+               debug: bool = False, min_support: float = 0.0):
+    if not 0.0 <= min_support <= 1.0:
+      raise ValueError(f"min_support must be in [0, 1], got {min_support}")
     self.generator = generator or RandomGenerator(max_num_items=20, max_num_ems=40, split_num_same_items=2)
     self.obs_num_ems = obs_num_ems
     self.reward_fn = reward_fn or DenseReward()
     self.normalize_dimensions = normalize_dimensions
     self.debug = debug
+    self.min_support = min_support
 
   def __repr__(self):
     return (f"BinPack(generator={type(self.generator).__name__}, max_num_items={self.generator.max_num_items}, "
             f"max_num_ems={self.generator.max_num_ems}, obs_num_ems={self.obs_num_ems}, "
             f"reward_fn={type(self.reward_fn).__name__}, normalize_dimensions={self.normalize_dimensions}, "
-            f"debug={self.debug})")
+            f"debug={self.debug}" + (f", min_support={self.min_support}" if self.min_support else "") + ")")
 
   @cached_property
   def observation_spec(self) -> specs.Spec:
@@ -155,6 +161,8 @@ class BinPack:
     obs_ems = state.ems.map(lambda coord: coord[shown])
     obs_ems_mask = state.ems_mask[shown]
     action_mask = _action_mask(obs_ems, obs_ems_mask, state.items, state.items_mask, state.items_placed)
+    if self.min_support > 0:
+      action_mask &= is_supported(state, obs_ems, self.min_support)
     state = state.replace(sorted_ems_indexes=sorted_ems_indexes, action_mask=action_mask)
     items = state.items
     if self.normalize_dimensions:
@@ -201,6 +209,33 @@ def _action_mask(obs_ems: EMS, obs_ems_mask, items: Item, items_mask, items_plac
   ems_room = item_from_space(obs_ems.map(lambda coord: coord[:, None]))
   fits = item_fits_in_item(Item(*(length[None, :] for length in items)), ems_room)
   return fits & obs_ems_mask[:, None] & (items_mask & ~items_placed)[None, :]
+
+
+def is_supported(state: State, ems: EMS, min_support: float) -> chex.Array:
+  """`[E, I]`: at EMS e's corner, at least `min_support` of item i's base would rest on something.
+
+  The base is the rectangle `[x1, x1 + x_len] x [y1, y1 + y_len]` at height
+  `z1`. On the container's floor it is fully supported; above, it rests on the
+  tops of the placed items that end exactly at `z1`. Placed items never
+  overlap, so their tops at one height never overlap either and the supported
+  area is the sum of the overlaps. Areas are whole mm^2 below 2^24 for
+  containers up to 16.7 m^2 of floor, exact in float32; the test is
+  `supported area >= min_support * base area`, without a division (which XLA
+  may compute through an inexact reciprocal).
+  """
+  placed = space_from_item_and_location(state.items, state.items_location)
+
+  def overlap(lower, length, placed_lower, placed_upper):  # -> [E, I, P]
+    lower, upper = lower[:, None, None], (lower[:, None] + length[None, :])[:, :, None]
+    return jnp.maximum(jnp.minimum(upper, placed_upper[None, None]) - jnp.maximum(lower, placed_lower[None, None]), 0)
+
+  overlap_x = overlap(ems.x1, state.items.x_len, placed.x1, placed.x2).astype(jnp.float32)
+  overlap_y = overlap(ems.y1, state.items.y_len, placed.y1, placed.y2).astype(jnp.float32)
+  resting_on = state.items_placed[None, None, :] & (placed.z2[None, None, :] == ems.z1[:, None, None])
+  supported_area = jnp.sum(jnp.where(resting_on, overlap_x * overlap_y, 0.0), axis=-1)
+  base_area = (state.items.x_len * state.items.y_len).astype(jnp.float32)[None, :]
+  on_floor = (ems.z1 == state.container.z1)[:, None]
+  return on_floor | (supported_area >= min_support * base_area)
 
 
 def _normalize(container: Space, obs_ems: EMS, items: Item) -> Tuple[EMS, Item]:

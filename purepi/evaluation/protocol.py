@@ -39,7 +39,7 @@ def make_env(config):
     generator = env_lib.RandomGenerator(
         max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
         split_num_same_items=config.split_num_same_items, container_dims=container_dims)
-  return env_lib.BinPack(generator=generator, obs_num_ems=config.obs_num_ems)
+  return env_lib.BinPack(generator=generator, obs_num_ems=config.obs_num_ems, min_support=config.min_support)
 
 
 def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome:
