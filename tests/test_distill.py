@@ -10,9 +10,9 @@ import pytest
 
 from purepi.agents import distill
 from purepi.cli import evaluate
+from purepi import devices as device_lib
 from purepi.evaluation.protocol import make_env
 from purepi.training import algorithm, checkpoints
-from purepi import devices as device_lib
 from purepi.training import workdir as workdir_lib
 from purepi.config import Config
 from purepi.errors import UsageError

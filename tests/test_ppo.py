@@ -12,10 +12,10 @@ import pytest
 from purepi.agents import distill, ppo
 from purepi import config as config_lib
 from purepi.cli import app
+from purepi import devices as device_lib
 from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env
 from purepi.training import checkpoints
-from purepi import devices as device_lib
 from purepi.training.algorithm import TrainState
 from purepi.config import Config
 from purepi.networks import make_network

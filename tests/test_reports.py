@@ -7,12 +7,12 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from purepi.config import Config
+from purepi.devices import replicate
 from purepi.evaluation import evaluator as evaluator_lib
 from purepi.evaluation import reports
 from purepi.evaluation.protocol import evaluate_policy, make_env
 from purepi.networks import make_network
 from purepi.policies.search_policy import make_greedy_policy
-from purepi.devices import replicate
 from tests.trainer_runs import run_and_read_metrics
 
 TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_heads=2, key_size=4,

@@ -33,12 +33,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from purepi.devices import AXIS_NAME
 from purepi.policies.rollout import rollout
 from purepi.policies.search_policy import make_search_policy
 from purepi.training import replay
 from purepi.training.algorithm import (Algorithm, TrainState, apply_gradients, batch_layout,
                                        init_train_state, make_optimizer, train_on_batch)
-from purepi.devices import AXIS_NAME
 
 
 class DistillationBatch(NamedTuple):

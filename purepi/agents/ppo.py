@@ -27,11 +27,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from purepi.devices import AXIS_NAME
 from purepi.masking import mask_invalid_actions
 from purepi.policies.rollout import flat_invalid_actions, flatten_action, rollout, unflatten_action
 from purepi.training.algorithm import (Algorithm, TrainState, apply_gradients, batch_layout,
                                        init_train_state, make_optimizer, train_on_batch)
-from purepi.devices import AXIS_NAME
 
 
 class PPOBatch(NamedTuple):

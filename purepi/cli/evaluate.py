@@ -5,6 +5,7 @@ from pathlib import Path
 import jax
 
 from purepi import config as config_lib
+from purepi.devices import replicate
 from purepi.errors import UsageError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import compare, reports
@@ -12,7 +13,6 @@ from purepi.evaluation.evaluator import Evaluator
 from purepi.evaluation.protocol import held_out_keys, make_env
 from purepi.networks import make_network
 from purepi.training.checkpoints import load_params
-from purepi.devices import replicate
 
 
 def _load_for_evaluation(config):

@@ -12,9 +12,9 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from purepi.devices import gather_rows, local_rows
 from purepi.evaluation.protocol import EpisodeOutcome, evaluate_policy, held_out_keys, summarize
 from purepi.policies.search_policy import make_greedy_policy, make_search_policy
-from purepi.devices import gather_rows, local_rows
 
 MAX_CHUNK_PER_DEVICE = 64
 

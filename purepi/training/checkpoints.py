@@ -11,10 +11,10 @@ from typing import Any, Dict, Optional
 import jax
 import numpy as np
 
+from purepi.devices import from_global, replicate, to_global, unreplicate
 from purepi.errors import UsageError
 from purepi.training import distributed
 from purepi.training.algorithm import TrainState
-from purepi.devices import from_global, replicate, to_global, unreplicate
 from purepi.training.workdir import load_config
 
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purepi import config as config_lib
+from purepi.devices import AXIS_NAME, all_devices, per_device_keys, replicate, unreplicate
 from purepi.errors import Interrupted, NonFiniteError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import reports
@@ -39,7 +40,6 @@ from purepi.training import distributed, memory
 from purepi.training import workdir as workdir_lib
 from purepi.training.algorithm import Algorithm
 from purepi.training.checkpoints import COUNTERS, Checkpointer, checkpoint_payload, device_state_of
-from purepi.devices import AXIS_NAME, all_devices, per_device_keys, replicate, unreplicate
 from purepi.training.tensorboard import ScalarWriter
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -13,6 +13,7 @@ import os
 
 import jax
 
+from purepi.devices import local_rows
 from purepi.errors import UsageError
 
 # XLA keeps temporaries beside the arrays counted here.
@@ -60,9 +61,9 @@ def check_fits(config, env, devices) -> None:
   `devices` are all the run's devices (every process's); this process holds
   its own devices' share of the batches.
   """
-  local = [device for device in devices if device.process_index == jax.process_index()]
-  needed = estimate_bytes(config, env, len(devices)) * len(local) // len(devices)
-  available = available_bytes(local[0])
+  mine = local_rows(devices)
+  needed = estimate_bytes(config, env, len(devices)) * len(mine) // len(devices)
+  available = available_bytes(devices[mine[0]])
   if needed > available:
     raise UsageError(
         f"these settings need about {needed / 2 ** 30:.1f} GiB (rollout_batch_size="
