@@ -12,6 +12,8 @@ from purepi.errors import UsageError
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 POLICY_TARGETS = ("improved", "visits")
 PACK_POLICIES = ("search", "greedy")
+ROTATIONS = ("none", "upright", "all")  # purepi.env.orientations, which config may not import
+GENERATORS = ("cut", "boxes")
 MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", "pack")
 # Settings a resumed run may change: how long it runs and what it reports. The
 # workdir is the directory that holds the run, however its path is spelled. The
@@ -44,12 +46,20 @@ class Config:
   max_num_ems: int = _field(40, "Number of EMSs the environment tracks.")
   max_num_items: int = _field(20, "Maximum number of items of an instance.")
   split_num_same_items: int = _field(2, "RandomGenerator: identical items made per split.")
+  generator: str = _field(
+      "cut", "Random instances: cut = Jumanji's BinPack-v2 (the container cut into items, so a perfect "
+      "packing exists); boxes = items with sides drawn independently of the container (not cut from it; "
+      "about one container of volume, so some items are left out).")
   csv_path: str = _field("", "If set, instances come from this CSV (Item_Name,Length,Width,Height,Quantity in mm).")
   container_dims: Tuple[int, ...] = _field(
       (5870, 2330, 2200), "Container length, width, height in mm (default: a 20-foot container).")
   min_support: float = _field(
       0.0, "An item may be placed only where at least this fraction of its base rests on the floor or "
       "on placed items (stable stacks); 0 allows any placement, as Jumanji's BinPack does.")
+  rotations: str = _field(
+      "none", "How items may be turned: none (as listed, as Jumanji's BinPack does), upright (also a "
+      "quarter turn about the vertical axis) or all (any face down: 6 orientations). The action becomes "
+      "(EMS, item, orientation).")
 
   # Collection and training.
   num_iterations: int = _field(100, "Policy-iteration iterations (collect, then train).")
@@ -190,6 +200,10 @@ def validate(config: Config) -> None:
   require(len(config.container_dims) == 3 and all(length > 0 for length in config.container_dims),
           f"--container_dims must be three positive lengths in mm, got "
           f"{','.join(map(str, config.container_dims))}")
+  require(config.rotations in ROTATIONS,
+          f"--rotations={config.rotations!r} is not one of {', '.join(ROTATIONS)}")
+  require(config.generator in GENERATORS,
+          f"--generator={config.generator!r} is not one of {', '.join(GENERATORS)}")
   require(config.pack_policy in PACK_POLICIES,
           f"--pack_policy={config.pack_policy!r} is not one of {', '.join(PACK_POLICIES)}")
   require(config.mode != "pack" or config.csv_path, "--mode=pack needs --csv_path=CONTAINER.csv")

@@ -233,3 +233,30 @@ def test_cosine_schedule_reaches_zero_after_the_last_iteration():
   np.testing.assert_allclose(step_sizes[0], 0.1, rtol=1e-4)  # Adam's first step is the rate.
   assert all(later < earlier for earlier, later in zip(step_sizes[:6], step_sizes[1:6]))
   assert step_sizes[6] == 0.0
+
+
+def test_a_run_with_rotations_trains_and_packs_an_item_only_a_turn_lets_in(tmp_path):
+  """--rotations=all on instances not cut from the container: distillation trains on the
+  (EMS, item, orientation) grid, and the trained run packs a CSV whose column is taller than the
+  container, which only fits lying down; the load plan says how each item was turned."""
+  from purepi.cli import pack
+  workdir = tmp_path / "rotated"
+  records = run_and_read_metrics(dataclasses.replace(TINY, rotations="all", generator="boxes"), workdir,
+                                 num_iterations=1, eval_interval=1, num_renders=0)
+  assert records[-1]["iteration"] == 1 and np.isfinite(records[-1]["policy_loss"])
+  params, run_config = checkpoints.load_params(str(workdir))
+  env = make_env(run_config)
+  _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2))
+  logits, _ = make_network(run_config).apply(params, timestep.observation)
+  assert env.action_grid_shape == (6, 5, 6) and logits.shape == (2, 6 * 5 * 6)
+
+  (tmp_path / "load.csv").write_text("Item_Name,Length,Width,Height,Quantity\n"
+                                     "column,500,400,3000,1\ncrate,1200,800,700,2\n")
+  plan = pack.main(dataclasses.replace(run_config, mode="pack", checkpoint=str(workdir), pack_policy="greedy",
+                                       csv_path=str(tmp_path / "load.csv"), workdir=str(tmp_path / "plan")))
+  column = next(placement for placement in plan.placements if placement.name == "column")
+  assert column.orientation[0] == "H" and column.x_len == 3000  # only its height fits along the length
+  for placement in plan.placements:
+    listed = {"column": (500, 400, 3000), "crate": (1200, 800, 700)}[placement.name]
+    assert (placement.x_len, placement.y_len, placement.z_len) == tuple(
+        listed["LWH".index(side)] for side in placement.orientation)

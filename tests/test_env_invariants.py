@@ -97,7 +97,8 @@ def inside(lower_a, upper_a, lower_b, upper_b):
   return np.all((lower_a[:, None] >= lower_b[None]) & (upper_a[:, None] <= upper_b[None]), -1)
 
 
-def check_state(state, obs_num_ems, min_support=0.0):
+def check_geometry(state):
+  """Placed items and EMSs are consistent boxes; returns the volume utilization."""
   container_lower, container_upper = (corner[0] for corner in boxes(jax.tree.map(lambda c: np.reshape(c, 1), state.container)))
   item_lengths = np.stack([np.asarray(length) for length in state.items], -1).astype(np.int64)
   placed = np.asarray(state.items_placed)
@@ -118,17 +119,30 @@ def check_state(state, obs_num_ems, min_support=0.0):
   assert not np.any(overlaps(ems_lower, ems_upper, item_lower, item_upper)), "an EMS overlaps a placed item"
   ems_inside = inside(ems_lower, ems_upper, ems_lower, ems_upper)
   assert not np.any(ems_inside & ~ems_inside.T), "an EMS lies strictly inside another"
+  return np.prod(item_lengths[placed], -1).sum() / np.prod(container_upper - container_lower)
 
-  # action_mask[e, i] iff item i exists, is unplaced, fits in observed EMS e and (with
-  # min_support) rests on enough of its base there.
+
+def expected_action_mask(state, obs_num_ems, min_support=0.0, permutations=None):
+  """numpy: item i exists, is unplaced, fits in observed EMS o and (with min_support) rests on
+  enough of its base there; `[O, I]`, or `[O, I, R]` turned by each of `permutations`."""
+  lengths = np.stack([np.asarray(length) for length in state.items], -1).astype(np.int64)
   shown = np.asarray(state.sorted_ems_indexes)[:obs_num_ems]
   obs_lower, obs_upper = (corner[shown] for corner in boxes(state.ems))
-  fits = np.all(item_lengths[None] <= (obs_upper - obs_lower)[:, None], -1)
-  expected = fits & np.asarray(state.ems_mask)[shown][:, None] & (np.asarray(state.items_mask) & ~placed)[None]
-  if min_support > 0:
-    expected &= support_fractions(state, obs_num_ems) >= min_support  # min_support 0.5 or 1: exact
-  np.testing.assert_array_equal(np.asarray(state.action_mask), expected)
-  return np.prod(item_lengths[placed], -1).sum() / np.prod(container_upper - container_lower)
+  available = np.asarray(state.ems_mask)[shown][:, None] & (np.asarray(state.items_mask) & ~np.asarray(state.items_placed))[None]
+  masks = []
+  for permutation in permutations or [(0, 1, 2)]:
+    turned = lengths[:, list(permutation)]
+    mask = np.all(turned[None] <= (obs_upper - obs_lower)[:, None], -1) & available
+    if min_support > 0:
+      mask &= support_fractions(state, obs_num_ems, turned) >= min_support  # min_support 0.5 or 1: exact
+    masks.append(mask)
+  return masks[0] if permutations is None else np.stack(masks, -1)
+
+
+def check_state(state, obs_num_ems, min_support=0.0):
+  utilization = check_geometry(state)
+  np.testing.assert_array_equal(np.asarray(state.action_mask), expected_action_mask(state, obs_num_ems, min_support))
+  return utilization
 
 
 @given(seed=st.integers(0, 2**31 - 1), scenario=st.sampled_from(list(SCENARIOS)),
@@ -193,8 +207,9 @@ def test_specs_describe_observations_and_actions():
     env.observation_spec.ems_mask.validate(jnp.zeros(env.obs_num_ems, jnp.int32))
 
 
-def support_fractions(state, obs_num_ems):
-  """[O, I] numpy: the fraction of item i's base resting on the floor or on placed items at EMS o's corner."""
+def support_fractions(state, obs_num_ems, candidate_lengths=None):
+  """[O, I] numpy: the fraction of item i's base (lengths `candidate_lengths[i]`, by default the
+  state's) resting on the floor or on placed items at EMS o's corner."""
   shown = np.asarray(state.sorted_ems_indexes)[:obs_num_ems]
   corner, _ = boxes(state.ems)
   corner = corner[shown]
@@ -202,9 +217,10 @@ def support_fractions(state, obs_num_ems):
   placed = np.asarray(state.items_placed)
   lower = np.stack([np.asarray(c) for c in state.items_location], -1).astype(np.int64)[placed]
   upper = lower + lengths[placed]
+  candidate_lengths = lengths if candidate_lengths is None else candidate_lengths
   fractions = np.zeros((len(shown), len(lengths)))
   for o, (x, y, z) in enumerate(corner):
-    for i, (x_len, y_len, _) in enumerate(lengths):
+    for i, (x_len, y_len, _) in enumerate(candidate_lengths):
       if z == 0:
         fractions[o, i] = 1.0
         continue
@@ -261,3 +277,122 @@ def test_min_support_forbids_exactly_the_placements_that_overhang_too_much():
   assert np.any(free_mask[on_top] & (fractions[on_top] < 0.75)), "no overhanging fit to forbid"
   np.testing.assert_array_equal(stable_mask, free_mask & (fractions >= 0.75))
   np.testing.assert_array_equal(stable_mask[~on_top], free_mask[~on_top])  # the floor supports everything
+
+
+# Rotations: (rotations, generator, min_support); "boxes" items are not cut from the container.
+ROTATED_CONFIGS = {
+    "upright_cut": ("upright", "cut", 0.0),
+    "all_boxes": ("all", "boxes", 0.0),
+    "all_cut_supported": ("all", "cut", 0.5),
+}
+
+
+def make_rotated_env(rotations, generator_name, min_support):
+  generator = (purepi_env.RandomBoxGenerator(10, 20) if generator_name == "boxes"
+               else purepi_env.RandomGenerator(10, 20, split_num_same_items=2))
+  return purepi_env.BinPack(generator, obs_num_ems=20, normalize_dimensions=False, min_support=min_support,
+                            rotations=rotations)
+
+
+def random_valid_runner(env):
+  """jit(seed, choices [T]) -> first state, per-step (state, timestep, action): the `choices[t]`-th
+  valid action of the flat action grid at each step."""
+  num_steps = env.generator.max_num_items + 1
+
+  def run(seed, choices):
+    state, timestep = env.reset(jax.random.PRNGKey(seed))
+
+    def step(carry, choice):
+      state, _ = carry
+      flat_mask = state.action_mask.reshape(-1)
+      valid_rank = jnp.cumsum(flat_mask) - 1
+      flat = jnp.argmax(flat_mask & (valid_rank == choice % jnp.maximum(jnp.sum(flat_mask), 1)))
+      action = jnp.stack(jnp.unravel_index(flat, env.action_grid_shape)).astype(jnp.int32)
+      next_state, next_timestep = env.step(state, action)
+      return (next_state, next_timestep), (next_state, next_timestep, action)
+
+    _, steps = jax.lax.scan(step, (state, timestep), choices)
+    return state, steps
+
+  return jax.jit(run), num_steps
+
+
+@pytest.fixture(scope="module", params=list(ROTATED_CONFIGS))
+def rotated_runner(request):
+  env = make_rotated_env(*ROTATED_CONFIGS[request.param])
+  return (env, *random_valid_runner(env))
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**31 - 1), choice_seed=st.integers(0, 2**31 - 1))
+def test_with_rotations_every_placement_is_a_turn_of_the_item_and_the_geometry_holds(rotated_runner, seed, choice_seed):
+  """Random valid (ems, item, orientation) actions: at every step the mask is exactly the numpy rule
+  over every allowed orientation (and support), the item lands at the EMS corner with its lengths
+  permuted as the orientation says, nothing overlaps or leaves the container."""
+  env, run, num_steps = rotated_runner
+  permutations = purepi_env.orientations(env.rotations)
+  choices = np.random.default_rng(choice_seed).integers(0, 10_000, num_steps)
+  state, (states, timesteps, actions) = jax.device_get(run(seed, jnp.asarray(choices, jnp.int32)))
+  at = lambda tree, t: jax.tree.map(lambda leaf: leaf[t], tree)
+  listed = np.stack([np.asarray(length) for length in state.items], -1).astype(np.int64)
+  assert actions.shape[-1] == 3 and state.action_mask.shape == env.action_grid_shape
+  turned_any_item = False
+  for t in range(num_steps):
+    np.testing.assert_array_equal(np.asarray(state.action_mask),
+                                  expected_action_mask(state, env.obs_num_ems, env.min_support, permutations))
+    if not state.action_mask.any():
+      break
+    ems_id, item_id, orientation = actions[t]
+    corner = [np.asarray(coordinate)[np.asarray(state.sorted_ems_indexes)[ems_id]]
+              for coordinate in (state.ems.x1, state.ems.y1, state.ems.z1)]
+    if env.min_support:
+      turned = listed[:, list(permutations[orientation])]
+      assert support_fractions(state, env.obs_num_ems, turned)[ems_id, item_id] >= env.min_support
+    state, timestep = at(states, t), at(timesteps, t)
+    assert not timestep.extras["invalid_action"]
+    placed_lengths = [int(np.asarray(length)[item_id]) for length in state.items]
+    assert placed_lengths == list(listed[item_id][list(permutations[orientation])])
+    assert sorted(placed_lengths) == sorted(listed[item_id])  # a turn never changes the item
+    if env.rotations == "upright":
+      assert placed_lengths[2] == listed[item_id][2]  # the height is kept
+    turned_any_item |= placed_lengths != list(listed[item_id])
+    assert [int(np.asarray(c)[item_id]) for c in state.items_location] == [int(c) for c in corner]
+    utilization = check_geometry(state)
+    np.testing.assert_allclose(timestep.extras["volume_utilization"], utilization, rtol=1e-5)
+  assert not state.action_mask.any(), "each valid step places an item, so episodes end"
+  event(f"{env.rotations}: some item placed turned {turned_any_item}")
+
+
+def test_orientation_zero_steps_exactly_as_without_rotations():
+  """The same placements taken as (ems, item) without rotations and as (ems, item, 0) with all six
+  orientations give the same states; the rotated mask's orientation 0 is the unrotated mask."""
+  generator = purepi_env.RandomGenerator(10, 20, split_num_same_items=2)
+  plain = purepi_env.BinPack(generator, obs_num_ems=20, normalize_dimensions=False)
+  rotated = purepi_env.BinPack(generator, obs_num_ems=20, normalize_dimensions=False, rotations="all")
+  plain_state, plain_timestep = plain.reset(jax.random.PRNGKey(3))
+  rotated_state, _ = rotated.reset(jax.random.PRNGKey(3))
+  plain_step, rotated_step = jax.jit(plain.step), jax.jit(rotated.step)
+  rng = np.random.default_rng(0)
+  while not plain_timestep.last():
+    np.testing.assert_array_equal(rotated_state.action_mask[..., 0], plain_state.action_mask)
+    valid = np.argwhere(np.asarray(plain_state.action_mask))
+    ems_id, item_id = valid[rng.integers(len(valid))]
+    plain_state, plain_timestep = plain_step(plain_state, jnp.array([ems_id, item_id]))
+    rotated_state, _ = rotated_step(rotated_state, jnp.array([ems_id, item_id, 0]))
+    for name in ("ems", "ems_mask", "items", "items_placed", "items_location", "sorted_ems_indexes"):
+      jax.tree.map(np.testing.assert_array_equal, getattr(rotated_state, name), getattr(plain_state, name))
+
+
+def test_a_turn_that_does_not_fit_is_an_invalid_action():
+  """A container too low for an item's length: standing it on end is masked, and taking it changes nothing."""
+  generator = purepi_env.RandomGenerator(10, 20, split_num_same_items=2, container_dims=(4000, 2000, 500))
+  env = purepi_env.BinPack(generator, obs_num_ems=20, normalize_dimensions=False, rotations="all")
+  state, _ = env.reset(jax.random.PRNGKey(0))
+  listed = np.stack([np.asarray(length) for length in state.items], -1)
+  item_id = int(np.argmax(np.where(np.asarray(state.items_mask), listed[:, 0], 0)))  # the longest along x
+  assert listed[item_id, 0] > 500
+  standing = purepi_env.ORIENTATIONS["all"].index((2, 1, 0))  # listed x length upright
+  assert not state.action_mask[0, item_id, standing]
+  next_state, timestep = env.step(state, jnp.array([0, item_id, standing]))
+  assert timestep.extras["invalid_action"] and timestep.last()
+  jax.tree.map(np.testing.assert_array_equal, next_state, state)

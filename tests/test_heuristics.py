@@ -185,3 +185,40 @@ def test_baselines_mode_runs_end_to_end():
   assert result.returncode == 0, result.stderr
   rows = [line.split()[0] for line in result.stdout.splitlines()]
   assert {"random", "largest_item_deepest_bottom_left", "tightest_fit"} <= set(rows)
+
+
+@pytest.mark.parametrize("rotations", ["upright", "all"])
+def test_with_rotations_heuristics_choose_valid_turns_by_their_rules(rotations):
+  """Episodes with rotations: every heuristic's action is valid; tightest fit's (EMS, item) has the
+  largest fill ratio among the pairs that fit some way; both deterministic heuristics turn the item
+  to the flattest orientation that fits there, then the longest along x."""
+  from purepi.env import RandomBoxGenerator, orientations
+  env = BinPack(RandomBoxGenerator(max_num_items=8, max_num_ems=20), obs_num_ems=20, rotations=rotations)
+  permutations = np.array(orientations(rotations))
+  for name, heuristic in heuristics.HEURISTICS.items():
+    def recording(key, state, timestep):
+      action, extras = heuristic(key, state, timestep)
+      return action, {"observation": timestep.observation}
+
+    state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 8))
+    _, _, transitions = jax.jit(lambda s, t: rollout(env, recording, jax.random.PRNGKey(2), s, t, 8))(state, timestep)
+    actions, valid = np.asarray(transitions.action), np.asarray(transitions.valid)
+    observation = jax.tree.map(np.asarray, transitions.policy_extras["observation"])
+    mask = observation.action_mask  # [T, B, E, I, R]
+    for t, b in zip(*np.nonzero(valid)):
+      ems_id, item_id, orientation = actions[t, b]
+      assert mask[t, b, ems_id, item_id, orientation], f"{name} chose an invalid action"
+      if name == "random":
+        continue
+      lengths = np.stack([observation.items.x_len[t, b], observation.items.y_len[t, b],
+                          observation.items.z_len[t, b]], -1)[item_id][permutations]  # [R, 3]
+      fits = mask[t, b, ems_id, item_id]
+      flattest = np.lexsort((-lengths[:, 0], lengths[:, 2], ~fits))[0]  # last key most significant
+      assert orientation == flattest
+      if name == "tightest_fit":
+        ems = observation.ems
+        ems_volume = np.stack([ems.x2 - ems.x1, ems.y2 - ems.y1, ems.z2 - ems.z1], -1)[t, b].prod(-1)
+        item_volume = np.stack([observation.items.x_len, observation.items.y_len,
+                                observation.items.z_len], -1)[t, b].prod(-1)
+        fill = np.where(mask[t, b].any(-1), item_volume[None] / np.where(ems_volume > 0, ems_volume, 1)[:, None], -1)
+        np.testing.assert_allclose(fill[ems_id, item_id], fill.max(), rtol=1e-6)

@@ -106,7 +106,7 @@ def test_reconstruction_agrees_with_the_final_tree(inspected):
 def test_dot_file_holds_every_used_node_and_edge(inspected, tmp_path):
   config, *_, output, _ = inspected
   tree = search_trace.first_tree(output)
-  dot_text = search_trace.tree_to_dot(tree, config.max_num_items, int(output.action[0]))
+  dot_text = search_trace.tree_to_dot(tree, (config.obs_num_ems, config.max_num_items), int(output.action[0]))
   nodes = re.findall(r"^  n(\d+) \[label=", dot_text, flags=re.MULTILINE)
   edges = re.findall(r"^  n(\d+) -> n(\d+) \[label=", dot_text, flags=re.MULTILINE)
   assert len(nodes) == int(np.sum(tree.node_visits > 0)) == config.inspect_num_simulations + 1

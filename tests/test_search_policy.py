@@ -33,7 +33,7 @@ def recurrent_fn(setup):
 def _terminal_batch(env, state, timestep):
   """Episode 0 ended by an invalid action (item 0 placed twice), the others fresh."""
   first_valid = jnp.argmax(timestep.observation.action_mask[0].reshape(-1))
-  action = unflatten_action(first_valid, TINY.max_num_items)
+  action = unflatten_action(first_valid, (TINY.obs_num_ems, TINY.max_num_items))
   state0 = jax.tree.map(lambda leaf: leaf[0], state)
   state0, _ = env.step(state0, action)
   state0, timestep0 = env.step(state0, action)
@@ -93,7 +93,7 @@ def test_greedy_policy_takes_the_most_likely_valid_action(setup):
   action, extras = jax.jit(search_policy.make_greedy_policy(env, network, params))(
       jax.random.PRNGKey(0), state, timestep)
   logits, _ = network.apply(params, timestep.observation)
-  expected = unflatten_action(jnp.argmax(logits, axis=-1), TINY.max_num_items)
+  expected = unflatten_action(jnp.argmax(logits, axis=-1), (TINY.obs_num_ems, TINY.max_num_items))
   np.testing.assert_array_equal(action, expected)
   mask = np.asarray(timestep.observation.action_mask)
   assert all(mask[b, action[b, 0], action[b, 1]] for b in range(BATCH))

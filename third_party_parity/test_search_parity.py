@@ -189,7 +189,7 @@ def _binpack_recurrent_fn(library, env, kind):
 
   def recurrent_fn(params, rng_key, action, state):
     del params, rng_key
-    next_state, timestep = batched_step(state, unflatten_action(action, env.generator.max_num_items))
+    next_state, timestep = batched_step(state, unflatten_action(action, env.action_grid_shape))
     prior_logits, value, _ = _binpack_prior(timestep.observation, kind)
     return library.RecurrentFnOutput(
         reward=timestep.reward, discount=timestep.discount, prior_logits=prior_logits,
@@ -208,7 +208,7 @@ def binpack_roots():
   def first_valid_action(key, state, timestep):
     del key, state
     flat_mask = timestep.observation.action_mask.reshape(BINPACK_BATCH, -1)
-    return unflatten_action(jnp.argmax(flat_mask, axis=-1), env.generator.max_num_items), ()
+    return unflatten_action(jnp.argmax(flat_mask, axis=-1), env.action_grid_shape), ()
 
   @jax.jit
   def start_states(key):

@@ -74,9 +74,9 @@ def log_prob_of(log_probs, flat_action) -> jax.Array:
 def make_sampling_policy(env, network, params):
   """A batched `PolicyFn` sampling from the network's masked categorical.
 
-  Returns `policy_fn(key, state, timestep) -> (action [B, 2], {"log_prob": [B], "value": [B]})`.
+  Returns `policy_fn(key, state, timestep) -> (action [B, A], {"log_prob": [B], "value": [B]})`.
   """
-  max_num_items = env.generator.max_num_items
+  grid_shape = env.action_grid_shape
 
   def policy_fn(key, state, timestep):
     del state
@@ -85,7 +85,7 @@ def make_sampling_policy(env, network, params):
     log_probs = masked_log_probs(logits, flat_invalid_actions(observation))
     flat_action = jax.random.categorical(key, log_probs)
     extras = {"log_prob": log_prob_of(log_probs, flat_action), "value": value}
-    return unflatten_action(flat_action, max_num_items), extras
+    return unflatten_action(flat_action, grid_shape), extras
 
   return policy_fn
 
@@ -226,7 +226,7 @@ def make_algorithm(config, env, network) -> Algorithm:
     advantages, targets = generalized_advantages(
         transitions.reward, transitions.discount, values, bootstrap_value, valid,
         config.discount, config.gae_lambda)
-    flat_action = flatten_action(transitions.action, env.generator.max_num_items)
+    flat_action = flatten_action(transitions.action, env.action_grid_shape)
     batch = PPOBatch(transitions.observation, flat_action, transitions.policy_extras["log_prob"],
                      values, advantages, targets, valid)
     episode_returns = jnp.sum(jnp.where(valid, transitions.reward, 0.0), axis=0)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purepi import search
-from purepi.cli.search_trace import (first_tree, gumbel_top_k, num_considered_actions,
+from purepi.cli.search_trace import (action_label, first_tree, gumbel_top_k, num_considered_actions,
                                      reconstruct_phases, root_scores, trace_simulations, tree_to_dot)
 from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env
@@ -102,8 +102,8 @@ def format_table(headers, rows) -> str:
 def format_report(config, prior_name: str, timestep, output: search.PolicyOutput) -> str:
   """The five sections, as text."""
   tree = first_tree(output)
-  max_num_items = timestep.observation.action_mask.shape[-1]
-  pair = lambda action: "({},{})".format(*divmod(int(action), max_num_items))
+  grid_shape = timestep.observation.action_mask.shape[1:]
+  pair = lambda action: action_label(action, grid_shape)
   num_considered = num_considered_actions(tree, config.inspect_num_considered_actions)
   considered = gumbel_top_k(tree, num_considered)
   logits = tree.children_prior_logits[0]
@@ -188,7 +188,7 @@ def format_report(config, prior_name: str, timestep, output: search.PolicyOutput
                     for rank, (improved, prior) in enumerate(zip(by_improved, by_prior))]),
   ]))
 
-  ems_id, item_id = divmod(chosen, max_num_items)
+  ems_id, item_id = (int(index) for index in np.unravel_index(chosen, grid_shape)[:2])
   items = observation.items
   ems = observation.ems
   sections.append("\n".join([
@@ -229,7 +229,6 @@ def main(config):
   output = run_search(config, env, network, params, state, timestep)
   print(format_report(config, prior_name, timestep, output))
   if config.tree_out:
-    max_num_items = timestep.observation.action_mask.shape[-1]
-    dot_text = tree_to_dot(first_tree(output), max_num_items, int(output.action[0]))
+    dot_text = tree_to_dot(first_tree(output), timestep.observation.action_mask.shape[1:], int(output.action[0]))
     written = write_tree(config.tree_out, dot_text)
     print("\ntree written to " + ", ".join(map(str, written)))

@@ -78,9 +78,9 @@ def summary(plan: LoadPlan, policy_name: str, config, paths) -> str:
            f"({policy_name}, seed {config.seed})",
            f"placed {len(plan.placements)} of {total} items, volume utilization {plan.utilization:.1%}"]
   shown = plan.placements[:12]
-  lines.append(f"{'order':>5}  {'item':<20} {'x':>6} {'y':>6} {'z':>6}   {'size (mm)':<18}")
+  lines.append(f"{'order':>5}  {'item':<20} {'x':>6} {'y':>6} {'z':>6}   {'size as placed (mm)':<20} turned")
   lines += [f"{p.order:>5}  {f'{p.name} #{p.copy}':<20} {p.x:>6} {p.y:>6} {p.z:>6}   "
-            f"{p.x_len}x{p.y_len}x{p.z_len}" for p in shown]
+            f"{f'{p.x_len}x{p.y_len}x{p.z_len}':<20} {p.orientation}" for p in shown]
   if len(plan.placements) > len(shown):
     lines.append(f"  ... {len(plan.placements) - len(shown)} more in plan.csv")
   if plan.unplaced:

@@ -153,9 +153,14 @@ def reconstruct_phases(tree: search.Tree, trace: SimulationTrace, num_considered
   return records
 
 
-def tree_to_dot(tree: search.Tree, max_num_items: int, chosen_action: int) -> str:
+def action_label(action: int, grid_shape) -> str:
+  """A flat action as its grid coordinates: "(ems,item)", or "(ems,item,orientation)" with rotations."""
+  return "(" + ",".join(str(int(index)) for index in np.unravel_index(int(action), tuple(grid_shape))) + ")"
+
+
+def tree_to_dot(tree: search.Tree, grid_shape, chosen_action: int) -> str:
   """Graphviz dot of an unbatched tree: every node reached (N, value), every edge to it
-  ((ems,item), prior probability, reward); the chosen root edge drawn bold, nodes
+  ((ems,item) as `action_label` writes it, prior probability, reward); the chosen root edge drawn bold, nodes
   past the end of the episode (reached with discount 0) dashed."""
   used = np.flatnonzero(tree.node_visits > 0)
   lines = ["digraph search_tree {", '  node [shape=box, fontname="monospace"];',
@@ -172,7 +177,7 @@ def tree_to_dot(tree: search.Tree, max_num_items: int, chosen_action: int) -> st
       continue
     prior_prob = np.asarray(jax.nn.softmax(tree.children_prior_logits[parent]))[action]
     bold = ", penwidth=3" if parent == search.Tree.ROOT_INDEX and action == chosen_action else ""
-    lines.append(f'  n{parent} -> n{node} [label="({action // max_num_items},{action % max_num_items})'
+    lines.append(f'  n{parent} -> n{node} [label="{action_label(action, grid_shape)}'
                  f'\\np={prior_prob:.3f}  r={tree.children_rewards[parent, action]:.3f}"{bold}];')
   lines.append("}")
   return "\n".join(lines) + "\n"

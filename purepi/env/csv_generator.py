@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purepi.env.generator import TWENTY_FOOT_DIMS, Generator, initial_ems, make_container
+from purepi.env.orientations import orientations
 from purepi.env.types import Item, Location, State
 from purepi.errors import UsageError
 
@@ -37,6 +38,8 @@ class CSVGenerator(Generator):
     max_num_items: length of the item arrays. None (default) uses exactly the
       number of items in the file; a larger value pads with absent items, so a
       network built for that many items can play the instance.
+    rotations: the orientations an item may take (`purepi.env.orientations`):
+      a row is refused only when no allowed orientation fits the container.
 
   Raises:
     UsageError (a ValueError): the file does not exist or is malformed; the
@@ -45,8 +48,8 @@ class CSVGenerator(Generator):
 
   def __init__(self, csv_path: str, max_num_ems: int,
                container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
-               max_num_items: Optional[int] = None):
-    dims, self.item_names = self._read_items(csv_path, container_dims, max_num_items)
+               max_num_items: Optional[int] = None, rotations: str = "none"):
+    dims, self.item_names = self._read_items(csv_path, container_dims, max_num_items, orientations(rotations))
     super().__init__(max_num_items or len(dims), max_num_ems, container_dims)
     num_items = len(dims)
     items = np.zeros((self.max_num_items, 3), np.int32)
@@ -68,7 +71,7 @@ class CSVGenerator(Generator):
     return self._instance
 
   @staticmethod
-  def _read_items(csv_path, container_dims, max_num_items) -> Tuple[np.ndarray, Tuple[str, ...]]:
+  def _read_items(csv_path, container_dims, max_num_items, permutations) -> Tuple[np.ndarray, Tuple[str, ...]]:
     """Returns the `[num_items, 3]` item lengths, each row repeated `Quantity` times, and their names.
 
     Every size is checked before anything is allocated for it: the file's
@@ -117,9 +120,12 @@ class CSVGenerator(Generator):
           if values[-1] <= 0:
             fail(f"{column} of {name!r} must be positive, got {values[-1]}")
         *lengths, quantity = values
-        for column, length, limit in zip(CSV_COLUMNS[1:4], lengths, container_dims):
-          if length > limit:
-            fail(f"{column} {length} of {name!r} exceeds the container's {limit} mm")
+        if not any(all(lengths[axis] <= limit for axis, limit in zip(permutation, container_dims))
+                   for permutation in permutations):
+          column, length, limit = next((column, length, limit) for column, length, limit
+                                       in zip(CSV_COLUMNS[1:4], lengths, container_dims) if length > limit)
+          turned = " in any orientation allowed" if len(permutations) > 1 else ""
+          fail(f"{column} {length} of {name!r} exceeds the container's {limit} mm{turned}")
         if len(dims) + quantity > item_limit:
           limit_name = ("max_num_items" if max_num_items is not None and max_num_items <= MAX_CSV_ITEMS
                         else "the CSV limit")

@@ -6,7 +6,11 @@ loop (see `purepi.env.ems`).
 
 Observation: the `obs_num_ems` largest EMSs, all items, and the action mask.
 Action: int32 `(ems_id, item_id)`, `ems_id` indexing the observed EMSs; the item
-goes to the bottom-left corner (x1, y1, z1) of that EMS.
+goes to the bottom-left corner (x1, y1, z1) of that EMS. With rotations
+(`rotations="upright"` or `"all"`, see `purepi.env.orientations`) the action is
+`(ems_id, item_id, orientation)` and the action mask gains a last axis, one
+entry per orientation; a placed item's lengths in the state and observation
+are then its lengths as placed.
 An episode ends when no action is valid, or at once after an invalid action,
 which changes nothing and sets `extras["invalid_action"]`.
 """
@@ -20,6 +24,7 @@ import jax.numpy as jnp
 from purepi.env import specs
 from purepi.env.ems import update_ems
 from purepi.env.generator import Generator, RandomGenerator
+from purepi.env.orientations import orient_items, orientations
 from purepi.env.reward import DenseReward, RewardFn, volume_utilization
 from purepi.env.space import Space
 from purepi.env.timestep import TimeStep, restart, transition_or_termination
@@ -47,13 +52,18 @@ class BinPack:
     min_support: an item may be placed only where at least this fraction of its
       base rests on the container's floor or on the tops of placed items (a
       stable stack); 0 (the default) allows any placement, as Jumanji does.
+    rotations: "none" (the default: items are placed as listed, as Jumanji
+      does), "upright" (also turned about the vertical axis) or "all" (any of
+      the 6 permutations of their lengths); see `purepi.env.orientations`.
   """
 
   def __init__(self, generator: Optional[Generator] = None, obs_num_ems: int = 40,
                reward_fn: Optional[RewardFn] = None, normalize_dimensions: bool = True,
-               debug: bool = False, min_support: float = 0.0):
+               debug: bool = False, min_support: float = 0.0, rotations: str = "none"):
     if not 0.0 <= min_support <= 1.0:
       raise ValueError(f"min_support must be in [0, 1], got {min_support}")
+    self.orientations = orientations(rotations)
+    self.rotations = rotations
     self.generator = generator or RandomGenerator(max_num_items=20, max_num_ems=40, split_num_same_items=2)
     self.obs_num_ems = obs_num_ems
     self.reward_fn = reward_fn or DenseReward()
@@ -65,7 +75,18 @@ class BinPack:
     return (f"BinPack(generator={type(self.generator).__name__}, max_num_items={self.generator.max_num_items}, "
             f"max_num_ems={self.generator.max_num_ems}, obs_num_ems={self.obs_num_ems}, "
             f"reward_fn={type(self.reward_fn).__name__}, normalize_dimensions={self.normalize_dimensions}, "
-            f"debug={self.debug}" + (f", min_support={self.min_support}" if self.min_support else "") + ")")
+            f"debug={self.debug}" + (f", min_support={self.min_support}" if self.min_support else "")
+            + (f", rotations={self.rotations!r}" if self.rotations != "none" else "") + ")")
+
+  @property
+  def action_grid_shape(self) -> Tuple[int, ...]:
+    """Shape of the action mask: `(obs_num_ems, max_num_items)`, and the orientations last with rotations.
+
+    The network's and the search's flat actions index this grid row-major
+    (`purepi.policies.rollout.flatten_action`).
+    """
+    grid = (self.obs_num_ems, self.generator.max_num_items)
+    return grid if self.rotations == "none" else grid + (len(self.orientations),)
 
   @cached_property
   def observation_spec(self) -> specs.Spec:
@@ -84,12 +105,13 @@ class BinPack:
         items=specs.Spec(Item, "ItemsSpec", **{a: length((num_items,), a) for a in _ITEM_AXES}),
         items_mask=flag((num_items,), "items_mask"),
         items_placed=flag((num_items,), "items_placed"),
-        action_mask=flag((num_ems, num_items), "action_mask"))
+        action_mask=flag(self.action_grid_shape, "action_mask"))
 
   @cached_property
   def action_spec(self) -> specs.MultiDiscreteArray:
-    """`(ems_id, item_id)`: ems_id in [0, obs_num_ems), item_id in [0, max_num_items)."""
-    return specs.MultiDiscreteArray([self.obs_num_ems, self.generator.max_num_items], jnp.int32, "action")
+    """`(ems_id, item_id)`: ems_id in [0, obs_num_ems), item_id in [0, max_num_items); with rotations
+    also `orientation` in [0, number of orientations)."""
+    return specs.MultiDiscreteArray(list(self.action_grid_shape), jnp.int32, "action")
 
   @cached_property
   def reward_spec(self) -> specs.Array:
@@ -110,15 +132,19 @@ class BinPack:
     return state, restart(observation, extras)
 
   def step(self, state: State, action: chex.Array) -> Tuple[State, TimeStep]:
-    """Places item `action[1]` at the corner of observed EMS `action[0]`, if that is allowed.
+    """Places item `action[1]` at the corner of observed EMS `action[0]`, if that is allowed
+    (turned to orientation `action[2]` with rotations).
 
     Returns the next state and a MID time step, or a LAST one (discount 0) when
     no action is valid any more or this one was invalid.
     """
     observed_ems_id, item_id = action[0], action[1]
-    is_valid = state.action_mask[observed_ems_id, item_id]
+    orientation = action[2] if self.rotations != "none" else 0
+    is_valid = state.action_mask[tuple(action[axis] for axis in range(len(self.action_grid_shape)))]
     ems_id = state.sorted_ems_indexes[observed_ems_id]
-    placed = _place_item(state, ems_id, item_id)
+    as_placed = Item(*(length[item_id, orientation]
+                       for length in orient_items(state.items, self.orientations)))
+    placed = _place_item(state, ems_id, item_id, as_placed)
     next_state = jax.tree.map(lambda new, old: jnp.where(is_valid, new, old), placed, state)
     next_state, observation, extras = self._observe(next_state)
     done = ~jnp.any(next_state.action_mask) | ~is_valid
@@ -144,9 +170,7 @@ class BinPack:
     return self
 
   def close(self) -> None:
-    """Releases what rendering holds: nothing, since the viewer draws each picture off-screen
-    and frees it at once. Kept so that code (and `with BinPack() as env:`) written for
-    Jumanji runs unchanged."""
+    """Releases nothing (the viewer frees each picture at once); kept so that Jumanji code runs unchanged."""
 
   def __enter__(self) -> "BinPack":
     return self
@@ -160,9 +184,10 @@ class BinPack:
     shown = sorted_ems_indexes[:self.obs_num_ems]
     obs_ems = state.ems.map(lambda coord: coord[shown])
     obs_ems_mask = state.ems_mask[shown]
-    action_mask = _action_mask(obs_ems, obs_ems_mask, state.items, state.items_mask, state.items_placed)
+    placeable = self._placeable_items(state.items)
+    action_mask = _action_mask(obs_ems, obs_ems_mask, placeable, state.items_mask & ~state.items_placed)
     if self.min_support > 0:
-      action_mask &= is_supported(state, obs_ems, self.min_support)
+      action_mask &= is_supported(state, obs_ems, placeable, self.min_support)
     state = state.replace(sorted_ems_indexes=sorted_ems_indexes, action_mask=action_mask)
     items = state.items
     if self.normalize_dimensions:
@@ -177,6 +202,10 @@ class BinPack:
         "active_ems": jnp.sum(state.ems_mask),
     }
     return state, observation, extras
+
+  def _placeable_items(self, items: Item) -> Item:
+    """The items' lengths in every orientation allowed: leaves `[I]` without rotations, else `[I, R]`."""
+    return items if self.rotations == "none" else orient_items(items, self.orientations)
 
 
 def _ems_are_all_valid(state: State) -> chex.Array:
@@ -204,17 +233,25 @@ def _ems_by_decreasing_volume(ems: EMS, ems_mask: chex.Array) -> chex.Array:
   return jnp.zeros_like(slot).at[position].set(slot)
 
 
-def _action_mask(obs_ems: EMS, obs_ems_mask, items: Item, items_mask, items_placed) -> chex.Array:
-  """`[O, I]`: item i exists, is not placed yet, and fits (unrotated) in observed EMS o."""
-  ems_room = item_from_space(obs_ems.map(lambda coord: coord[:, None]))
-  fits = item_fits_in_item(Item(*(length[None, :] for length in items)), ems_room)
-  return fits & obs_ems_mask[:, None] & (items_mask & ~items_placed)[None, :]
+def _action_mask(obs_ems: EMS, obs_ems_mask, items: Item, items_available) -> chex.Array:
+  """`[O, I, ...]`: item i exists, is not placed yet, and fits in observed EMS o.
+
+  `items` leaves are `[I]` (items as listed) or `[I, R]` (in each of R
+  orientations); the mask has the same trailing axes.
+  """
+  item_axes = items.x_len.ndim
+  per_ems = lambda coord: coord.reshape(coord.shape + (1,) * item_axes)
+  ems_room = item_from_space(obs_ems.map(per_ems))
+  fits = item_fits_in_item(Item(*(length[None] for length in items)), ems_room)
+  available = items_available.reshape(items_available.shape + (1,) * (item_axes - 1))
+  return fits & per_ems(obs_ems_mask) & available[None]
 
 
-def is_supported(state: State, ems: EMS, min_support: float) -> chex.Array:
-  """`[E, I]`: at EMS e's corner, at least `min_support` of item i's base would rest on something.
+def is_supported(state: State, ems: EMS, items: Item, min_support: float) -> chex.Array:
+  """`[E, I, ...]`: at EMS e's corner, at least `min_support` of item i's base would rest on something.
 
-  The base is the rectangle `[x1, x1 + x_len] x [y1, y1 + y_len]` at height
+  `items` are the lengths to test, leaves `[I]` or `[I, R]` (every
+  orientation); the placed items are the state's. The base is the rectangle `[x1, x1 + x_len] x [y1, y1 + y_len]` at height
   `z1`. On the container's floor it is fully supported; above, it rests on the
   tops of the placed items that end exactly at `z1`. Placed items never
   overlap, so their tops at one height never overlap either and the supported
@@ -224,17 +261,20 @@ def is_supported(state: State, ems: EMS, min_support: float) -> chex.Array:
   may compute through an inexact reciprocal).
   """
   placed = space_from_item_and_location(state.items, state.items_location)
+  item_axes = items.x_len.ndim
+  per_ems = lambda coord: coord.reshape(coord.shape + (1,) * item_axes)  # [E] -> [E, 1, ...]
 
-  def overlap(lower, length, placed_lower, placed_upper):  # -> [E, I, P]
-    lower, upper = lower[:, None, None], (lower[:, None] + length[None, :])[:, :, None]
-    return jnp.maximum(jnp.minimum(upper, placed_upper[None, None]) - jnp.maximum(lower, placed_lower[None, None]), 0)
+  def overlap(lower, length, placed_lower, placed_upper):  # -> [E, I, ..., P]
+    lower = per_ems(lower)[..., None]
+    upper = (lower[..., 0] + length[None])[..., None]
+    return jnp.maximum(jnp.minimum(upper, placed_upper) - jnp.maximum(lower, placed_lower), 0)
 
-  overlap_x = overlap(ems.x1, state.items.x_len, placed.x1, placed.x2).astype(jnp.float32)
-  overlap_y = overlap(ems.y1, state.items.y_len, placed.y1, placed.y2).astype(jnp.float32)
-  resting_on = state.items_placed[None, None, :] & (placed.z2[None, None, :] == ems.z1[:, None, None])
+  overlap_x = overlap(ems.x1, items.x_len, placed.x1, placed.x2).astype(jnp.float32)
+  overlap_y = overlap(ems.y1, items.y_len, placed.y1, placed.y2).astype(jnp.float32)
+  resting_on = state.items_placed & (placed.z2 == per_ems(ems.z1)[..., None])
   supported_area = jnp.sum(jnp.where(resting_on, overlap_x * overlap_y, 0.0), axis=-1)
-  base_area = (state.items.x_len * state.items.y_len).astype(jnp.float32)[None, :]
-  on_floor = (ems.z1 == state.container.z1)[:, None]
+  base_area = (items.x_len * items.y_len).astype(jnp.float32)[None]
+  on_floor = per_ems(ems.z1 == state.container.z1)
   return on_floor | (supported_area >= min_support * base_area)
 
 
@@ -249,11 +289,12 @@ def _normalize(container: Space, obs_ems: EMS, items: Item) -> Tuple[EMS, Item]:
   return obs_ems, items
 
 
-def _place_item(state: State, ems_id: chex.Numeric, item_id: chex.Numeric) -> State:
-  """Puts item `item_id` at the bottom-left corner of EMS slot `ems_id` (assumed allowed)."""
+def _place_item(state: State, ems_id: chex.Numeric, item_id: chex.Numeric, as_placed: Item) -> State:
+  """Puts item `item_id`, lengths `as_placed` (scalars), at the bottom-left corner of EMS slot
+  `ems_id` (assumed allowed); the item's lengths in the state become those as placed."""
   corner = Location(state.ems.x1[ems_id], state.ems.y1[ems_id], state.ems.z1[ems_id])
   items_location = Location(*(where.at[item_id].set(value) for where, value in zip(state.items_location, corner)))
-  item = Item(*(length[item_id] for length in state.items))
-  ems, ems_mask = update_ems(state.ems, state.ems_mask, space_from_item_and_location(item, corner))
-  return state.replace(items_location=items_location, items_placed=state.items_placed.at[item_id].set(True),
-                       ems=ems, ems_mask=ems_mask)
+  items = Item(*(lengths.at[item_id].set(length) for lengths, length in zip(state.items, as_placed)))
+  ems, ems_mask = update_ems(state.ems, state.ems_mask, space_from_item_and_location(as_placed, corner))
+  return state.replace(items=items, items_location=items_location,
+                       items_placed=state.items_placed.at[item_id].set(True), ems=ems, ems_mask=ems_mask)

@@ -2,6 +2,9 @@
 
 - `RandomGenerator` cuts the container into random boxes, so every instance can be
   packed perfectly; `generate_solution(key)` returns that perfect packing.
+- `RandomBoxGenerator` draws every side of every item independently of the container, so
+  instances are not cut from it: no perfect packing is known, and how items are
+  turned matters.
 - `ToyGenerator` always returns the same 20-item instance of a 20-foot container.
 - `CSVGenerator` always returns the instance listed in a CSV file.
 """
@@ -182,6 +185,37 @@ class RandomGenerator(Generator):
       return lower, upper, mask.at[new_id].set(True)
 
     return jax.lax.fori_loop(1, num_parts, add_part, (lower, upper, mask))
+
+
+class RandomBoxGenerator(Generator):
+  """Random instances whose items are not cut from the container.
+
+  Every instance has `max_num_items` items; each side of each item is drawn
+  uniformly, independently of its axis, between `min_side` and `max_side`
+  times the container's shortest side (millimetres, rounded down). The
+  defaults give a 20-foot container items of 440 to 1650 mm whose volumes add
+  up to about the container's on average, so some items are left out and a
+  packer chooses which.
+  """
+
+  def __init__(self, max_num_items: int = 20, max_num_ems: int = 40, min_side: float = 0.2,
+               max_side: float = 0.75, container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS):
+    super().__init__(max_num_items, max_num_ems, container_dims)
+    if not 0 < min_side <= max_side <= 1:
+      raise ValueError(f"RandomBoxGenerator needs 0 < min_side <= max_side <= 1, got {min_side}, {max_side}")
+    self._min_side = min_side
+    self._max_side = max_side
+
+  def __call__(self, key: chex.PRNGKey) -> State:
+    key, sides_key = jax.random.split(key)
+    shortest = min(self.container_dims)
+    sides = jax.random.uniform(sides_key, (3, self.max_num_items), minval=self._min_side * shortest,
+                               maxval=self._max_side * shortest)
+    items = Item(*jnp.maximum(sides.astype(jnp.int32), 1))
+    state = _solved_state(make_container(self.container_dims), self.max_num_ems, items,
+                          jnp.ones(self.max_num_items, bool), Location(*jnp.zeros((3, self.max_num_items), jnp.int32)),
+                          key)
+    return self._unpack_items(state)
 
 
 # The toy instance: (x_len, y_len, z_len, x, y, z) of each item of its perfect packing.

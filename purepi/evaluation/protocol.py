@@ -28,18 +28,23 @@ class EpisodeOutcome(NamedTuple):
 
 
 def make_env(config):
-  """The BinPack environment a Config describes (random instances, or a CSV's)."""
+  """The BinPack environment a Config describes (random instances of `--generator`, or a CSV's)."""
   from purepi import env as env_lib
   container_dims = tuple(config.container_dims)
   if config.csv_path:
     # Padded to max_num_items, so a network trained on random instances can pack it.
     generator = env_lib.CSVGenerator(config.csv_path, max_num_ems=config.max_num_ems,
-                                     container_dims=container_dims, max_num_items=config.max_num_items)
+                                     container_dims=container_dims, max_num_items=config.max_num_items,
+                                     rotations=config.rotations)
+  elif config.generator == "boxes":
+    generator = env_lib.RandomBoxGenerator(max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
+                                           container_dims=container_dims)
   else:
     generator = env_lib.RandomGenerator(
         max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
         split_num_same_items=config.split_num_same_items, container_dims=container_dims)
-  return env_lib.BinPack(generator=generator, obs_num_ems=config.obs_num_ems, min_support=config.min_support)
+  return env_lib.BinPack(generator=generator, obs_num_ems=config.obs_num_ems, min_support=config.min_support,
+                         rotations=config.rotations)
 
 
 def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome:

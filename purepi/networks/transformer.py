@@ -5,7 +5,8 @@ coordinates each) and the `I` items (3 lengths each). Every layer lets each set
 attend to itself, then to the other set through the action mask, so an EMS
 only hears about the items that fit in it and an item only about the EMSs it
 fits in. The policy scores every (EMS, item) pair with a bilinear form, which
-gives the `E * I` flat action space of the search; the value pools both sets
+gives the `E * I` flat action space of the search (`E * I * R` with R
+orientations per item: then each item has one policy key per orientation); the value pools both sets
 and predicts the return still to come, a fraction of the container in [0, 1].
 """
 from typing import Sequence, Tuple
@@ -14,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from purepi.env.orientations import orient_items, orientations_for_count
+from purepi.env.types import Item
 from purepi.masking import mask_invalid_actions
 
 
@@ -62,23 +65,39 @@ def _pair_mask(mask):
   return mask[..., :, None] & mask[..., None, :]
 
 
+def orientation_count(observation) -> int:
+  """0 when the action mask is `[..., E, I]`; R when it has an orientation axis, `[..., E, I, R]`."""
+  grid_axes = observation.action_mask.ndim - observation.ems_mask.ndim + 1
+  return observation.action_mask.shape[-1] if grid_axes == 3 else 0
+
+
+def placeable_items(observation) -> Item:
+  """The items' lengths as they could be placed: leaves `[..., I]`, or `[..., I, R]` with rotations."""
+  num_orientations = orientation_count(observation)
+  if not num_orientations:
+    return observation.items
+  return orient_items(observation.items, orientations_for_count(num_orientations))
+
+
 def pair_features(observation) -> jax.Array:
-  """`[..., E, I, 6]` geometry of placing item i in EMS e; 0 where the pair is not a valid action.
+  """`[..., E, I(, R)]` + `[6]` geometry of placing item i (turned to orientation r) in EMS e;
+  0 where the pair is not a valid action.
 
   The item's length over the EMS's on each axis (how tightly it fits), item
   volume over EMS volume (the fill ratio tightest fit maximises), and the
   EMS's corner height z1 and depth x1 (how low and deep the item would sit:
   fractions of the container in normalised observations, the default).
   """
-  ems, items = observation.ems, observation.items
+  ems, items = observation.ems, placeable_items(observation)
+  extra_axes = 1 if orientation_count(observation) else 0
   as_float = lambda value: jnp.asarray(value, jnp.float32)
-  ems_lengths = [as_float(ems.x2 - ems.x1), as_float(ems.y2 - ems.y1), as_float(ems.z2 - ems.z1)]
-  item_lengths = [as_float(items.x_len), as_float(items.y_len), as_float(items.z_len)]
-  ratios = [item[..., None, :] / jnp.maximum(space[..., :, None], 1e-6)
-            for item, space in zip(item_lengths, ems_lengths)]
+  per_ems = lambda value: as_float(value).reshape(value.shape + (1,) * (1 + extra_axes))  # [..., E, 1(, 1)]
+  per_item = lambda value: as_float(value)[..., None, :, :] if extra_axes else as_float(value)[..., None, :]
+  ems_lengths = [ems.x2 - ems.x1, ems.y2 - ems.y1, ems.z2 - ems.z1]
+  item_lengths = [items.x_len, items.y_len, items.z_len]
+  ratios = [per_item(item) / jnp.maximum(per_ems(space), 1e-6) for item, space in zip(item_lengths, ems_lengths)]
   fill_ratio = ratios[0] * ratios[1] * ratios[2]
-  corner = [jnp.broadcast_to(as_float(coordinate)[..., :, None], fill_ratio.shape)
-            for coordinate in (ems.z1, ems.x1)]
+  corner = [jnp.broadcast_to(per_ems(coordinate), fill_ratio.shape) for coordinate in (ems.z1, ems.x1)]
   features = jnp.stack(ratios + [fill_ratio] + corner, axis=-1)
   return jnp.where(observation.action_mask[..., None], features, 0.0)
 
@@ -106,7 +125,8 @@ class PolicyValueNetwork(nn.Module):
 
   @nn.compact
   def __call__(self, observation) -> Tuple[jax.Array, jax.Array]:
-    """Returns `(logits [..., E * I], value [...])` for observations with leading dims `[...]`.
+    """Returns `(logits [..., E * I], value [...])` for observations with leading dims `[...]`
+    (`[..., E * I * R]` logits when the action mask has an orientation axis).
 
     Invalid actions (`~action_mask`) sit at the finite minimum of the logits'
     dtype; the value is in [0, 1].
@@ -122,8 +142,11 @@ class PolicyValueNetwork(nn.Module):
     items_available = observation.items_mask & ~observation.items_placed
     ems_self_mask = _pair_mask(observation.ems_mask)
     items_self_mask = _pair_mask(items_available)
-    ems_to_items_mask = observation.action_mask
-    items_to_ems_mask = jnp.swapaxes(observation.action_mask, -1, -2)
+    num_orientations = orientation_count(observation)
+    # An EMS and an item attend to each other when the item fits there in some orientation.
+    pair_mask = jnp.any(observation.action_mask, axis=-1) if num_orientations else observation.action_mask
+    ems_to_items_mask = pair_mask
+    items_to_ems_mask = jnp.swapaxes(pair_mask, -1, -2)
 
     block = lambda name: AttentionBlock(self.num_heads, self.key_size, self.mlp_units, name=name)
     for layer in range(self.num_layers):
@@ -136,16 +159,31 @@ class PolicyValueNetwork(nn.Module):
     ems_h = nn.LayerNorm(name="ems_final_norm")(ems_h)
     items_h = nn.LayerNorm(name="items_final_norm")(items_h)
 
-    # Policy: logits[e, i] = <W_e h_e, W_i h_i>.
+    # Policy: logits[e, i] = <W_e h_e, W_i h_i>. With rotations each item has one
+    # key per orientation: W_i h_i plus a projection of its lengths so turned.
     ems_keys = nn.Dense(model_size, name="policy_ems_head")(ems_h)
     item_keys = nn.Dense(model_size, name="policy_item_head")(items_h)
-    logits = jnp.einsum("...ek,...ik->...ei", ems_keys, item_keys)
+    grid_axes = 3 if num_orientations else 2
+    if num_orientations:
+      oriented = placeable_items(observation)
+      oriented_features = jnp.stack([oriented.x_len, oriented.y_len, oriented.z_len], axis=-1).astype(jnp.float32)
+      item_keys = item_keys[..., None, :] + nn.Dense(model_size, name="policy_orientation_head")(oriented_features)
+      logits = jnp.einsum("...ek,...irk->...eir", ems_keys, item_keys)
+    else:
+      logits = jnp.einsum("...ek,...ik->...ei", ems_keys, item_keys)
     if self.pairwise_policy_head:
-      hidden = (nn.Dense(model_size, name="pair_ems")(ems_h)[..., :, None, :]
-                + nn.Dense(model_size, use_bias=False, name="pair_item")(items_h)[..., None, :, :]
-                + nn.Dense(model_size, use_bias=False, name="pair_geometry")(pair_features(observation)))
+      # EMS terms [..., E, D] broadcast over the item (and orientation) axes, item terms over E.
+      ems_term = nn.Dense(model_size, name="pair_ems")(ems_h)
+      ems_term = ems_term.reshape(ems_term.shape[:-1] + (1,) * (grid_axes - 1) + ems_term.shape[-1:])
+      item_term = nn.Dense(model_size, use_bias=False, name="pair_item")(items_h)
+      if num_orientations:
+        item_term = item_term[..., None, :] + nn.Dense(model_size, use_bias=False, name="pair_orientation")(
+            oriented_features)
+      item_term = jnp.expand_dims(item_term, axis=-1 - grid_axes)
+      hidden = ems_term + item_term + nn.Dense(model_size, use_bias=False, name="pair_geometry")(
+          pair_features(observation))
       logits = logits + nn.Dense(1, name="pair_logit")(nn.relu(hidden))[..., 0]
-    flat_shape = logits.shape[:-2] + (-1,)
+    flat_shape = logits.shape[:-grid_axes] + (-1,)
     logits = mask_invalid_actions(
         logits.reshape(flat_shape), ~observation.action_mask.reshape(flat_shape))
 

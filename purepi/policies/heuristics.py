@@ -1,7 +1,9 @@
 """Hand-written packing policies: the floor every learned policy must beat.
 
-Each heuristic is a batched `PolicyFn` `(key, state, timestep) -> (action [B, 2], {})`
-that reads only the observation (`ems`, `items`, `action_mask`). The observation
+Each heuristic is a batched `PolicyFn` `(key, state, timestep) -> (action [B, A], {})`
+that reads only the observation (`ems`, `items`, `action_mask`); with rotations
+(an orientation axis last in the action mask, A = 3) each also picks how to
+turn the item it chose. The observation
 may be normalised (each axis divided by the container's length on that axis):
 that scales every volume by the same factor and keeps the order along each axis,
 so every rule below (comparing volumes, volume ratios, or coordinates on one
@@ -13,6 +15,7 @@ largest, largest first), so ties go to the larger EMS, then the lower item index
 import jax
 import jax.numpy as jnp
 
+from purepi.env.orientations import orient_items, orientations_for_count
 from purepi.policies.rollout import unflatten_action
 
 
@@ -47,16 +50,45 @@ def _first_lexicographic_minimum(sort_keys, candidates):
   return jnp.argmax(candidates, axis=-1).astype(jnp.int32)
 
 
+def _orientation_axes(action_mask):
+  """How many trailing axes of a batched `[B, E, I(, R)]` action mask follow the item axis (0 or 1)."""
+  return action_mask.ndim - 3
+
+
+def _oriented_lengths(items, action_mask):
+  """The items' lengths in every orientation the action mask has: leaves `[B, I]` or `[B, I, R]`."""
+  if not _orientation_axes(action_mask):
+    return items
+  return orient_items(items, orientations_for_count(action_mask.shape[-1]))
+
+
+def _preferred_orientation(lengths, fits):
+  """`[B]` index of the orientation to use among those that `fits` `[B, R]`: the flattest (lowest
+  height, so stacks stay low and rest on a broad base), then the longest along x (the container's
+  length), then the first. `lengths` are `Item` leaves `[B, R]` of the chosen item."""
+  return _first_lexicographic_minimum((lengths.z_len.astype(jnp.float32), -lengths.x_len.astype(jnp.float32)),
+                                      fits)
+
+
+def _with_orientation(ems_id, item_id, action_mask, oriented_lengths):
+  """Completes a chosen (ems, item) with `_preferred_orientation` when the mask has orientations."""
+  if not _orientation_axes(action_mask):
+    return jnp.stack([ems_id, item_id], axis=-1)
+  batch = jnp.arange(action_mask.shape[0])
+  fits = action_mask[batch, ems_id, item_id]  # [B, R]
+  lengths = jax.tree.map(lambda length: length[batch, item_id], oriented_lengths)
+  return jnp.stack([ems_id, item_id, _preferred_orientation(lengths, fits)], axis=-1)
+
+
 def random_valid(key, state, timestep):
-  """Uniform over the valid (ems, item) pairs."""
+  """Uniform over the valid actions ((ems, item), or (ems, item, orientation) with rotations)."""
   del state
   action_mask = timestep.observation.action_mask
-  batch_size, _, max_num_items = action_mask.shape
-  flat_mask = action_mask.reshape(batch_size, -1)
+  flat_mask = action_mask.reshape(action_mask.shape[0], -1)
   # A uniformly random ranking of the valid actions (invalid ones rank last); take the top.
   ranking = jnp.where(flat_mask, jax.random.uniform(key, flat_mask.shape), -1.0)
   flat_action = jnp.argmax(ranking, axis=-1)
-  return unflatten_action(flat_action, max_num_items), {}
+  return unflatten_action(flat_action, action_mask.shape[1:]), {}
 
 
 def largest_item_deepest_bottom_left(key, state, timestep):
@@ -64,30 +96,39 @@ def largest_item_deepest_bottom_left(key, state, timestep):
 
   Deepest-bottom-left is the lexicographically smallest EMS corner (x1, z1, y1):
   nearest the back wall of the container (x, its depth), then lowest (z), then
-  leftmost (y).
+  leftmost (y). With rotations, the item turned to `_preferred_orientation`
+  among those that fit there.
   """
   del key, state
   observation = timestep.observation
-  action_mask = observation.action_mask  # [B, E, I]
-  item_fits_somewhere = jnp.any(action_mask, axis=-2)  # [B, I]
+  action_mask = observation.action_mask  # [B, E, I(, R)]
+  fits_any_way = jnp.any(action_mask, axis=-1) if _orientation_axes(action_mask) else action_mask  # [B, E, I]
+  item_fits_somewhere = jnp.any(fits_any_way, axis=-2)  # [B, I]
   item_volumes = jnp.where(item_fits_somewhere, _item_volumes(observation.items), -1.0)
   item_id = jnp.argmax(item_volumes, axis=-1).astype(jnp.int32)
-  ems_fits_item = jnp.take_along_axis(action_mask, item_id[:, None, None], axis=-1)[..., 0]
+  ems_fits_item = jnp.take_along_axis(fits_any_way, item_id[:, None, None], axis=-1)[..., 0]
   ems = observation.ems
   ems_id = _first_lexicographic_minimum((ems.x1, ems.z1, ems.y1), ems_fits_item)
-  return jnp.stack([ems_id, item_id], axis=-1), {}
+  return _with_orientation(ems_id, item_id, action_mask, _oriented_lengths(observation.items, action_mask)), {}
 
 
 def tightest_fit(key, state, timestep):
-  """The valid (ems, item) pair whose item fills the largest fraction of its EMS."""
+  """The valid (ems, item) pair whose item fills the largest fraction of its EMS.
+
+  An item's volume is the same in every orientation, so with rotations the
+  item is turned to `_preferred_orientation` among those that fit that EMS.
+  """
   del key, state
   observation = timestep.observation
-  action_mask = observation.action_mask  # [B, E, I]
-  batch_size, _, max_num_items = action_mask.shape
+  action_mask = observation.action_mask  # [B, E, I(, R)]
+  fits_any_way = jnp.any(action_mask, axis=-1) if _orientation_axes(action_mask) else action_mask  # [B, E, I]
+  batch_size, _, max_num_items = fits_any_way.shape
   ems_volumes = jnp.where(observation.ems_mask, _ems_volumes(observation.ems), 1.0)
   fill_ratio = _item_volumes(observation.items)[:, None, :] / ems_volumes[:, :, None]
-  fill_ratio = jnp.where(action_mask, fill_ratio, -1.0).reshape(batch_size, -1)
-  return unflatten_action(jnp.argmax(fill_ratio, axis=-1), max_num_items), {}
+  fill_ratio = jnp.where(fits_any_way, fill_ratio, -1.0).reshape(batch_size, -1)
+  best = jnp.argmax(fill_ratio, axis=-1).astype(jnp.int32)
+  ems_id, item_id = best // max_num_items, best % max_num_items
+  return _with_orientation(ems_id, item_id, action_mask, _oriented_lengths(observation.items, action_mask)), {}
 
 
 HEURISTICS = {

@@ -4,8 +4,11 @@
 state; `load_plan` reads the placements out of it: for each placed item, the
 step that placed it, the corner of the item nearest the container's origin
 (x along the length, y the width, z the height, in the environment's units:
-millimetres), its lengths as placed (items are not rotated) and its volume.
-The items never placed are listed apart.
+millimetres), its lengths as placed, how it was turned (`orientation`: its
+listed Length, Width and Height in the order they lie along x, y and z, so
+"LWH" is as listed and "WLH" a quarter turn about the vertical; only "LWH"
+unless the run allows `--rotations`) and its volume. The items never placed
+are listed apart.
 """
 from typing import List, NamedTuple, Sequence
 
@@ -13,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purepi.env.orientations import ORIENTATION_NAMES
 from purepi.policies.rollout import rollout
 
 
@@ -27,6 +31,7 @@ class Placement(NamedTuple):
   x_len: int
   y_len: int
   z_len: int
+  orientation: str  # listed sides along x, y, z: "LWH" as listed
   volume: int
 
 
@@ -41,7 +46,7 @@ def pack_one(env, policy_fn, instance_key, policy_key):
   """One episode of `policy_fn` from `env.reset(instance_key)`.
 
   Returns `(states, actions, valid)` as numpy: the `T + 1` unbatched states
-  from the reset to the end (`[T + 1, ...]` leaves), the `[T, 2]` actions and
+  from the reset to the end (`[T + 1, ...]` leaves), the `[T, A]` actions and
   the `[T]` flags of the steps taken while the episode ran.
   """
   @jax.jit
@@ -66,8 +71,10 @@ def load_plan(states, actions, valid, names: Sequence[str]) -> LoadPlan:
   final = jax.tree.map(lambda leaf: leaf[-1], states)
   items_mask = np.asarray(final.items_mask)
   placed = np.asarray(final.items_placed)
-  lengths = np.stack([np.asarray(final.items.x_len), np.asarray(final.items.y_len),
-                      np.asarray(final.items.z_len)], -1).astype(np.int64)
+  as_lengths = lambda items: np.stack([np.asarray(items.x_len), np.asarray(items.y_len),
+                                      np.asarray(items.z_len)], -1).astype(np.int64)
+  lengths = as_lengths(final.items)  # as placed
+  listed = as_lengths(jax.tree.map(lambda leaf: leaf[0], states).items)
   corners = np.stack([np.asarray(final.items_location.x), np.asarray(final.items_location.y),
                       np.asarray(final.items_location.z)], -1).astype(np.int64)
   copies, seen = [], {}
@@ -79,7 +86,8 @@ def load_plan(states, actions, valid, names: Sequence[str]) -> LoadPlan:
   def row(order, item, placed_here):
     corner = corners[item] if placed_here else np.full(3, -1)
     return Placement(order, item, copies[item][0], copies[item][1], *map(int, corner),
-                     *map(int, lengths[item]), int(np.prod(lengths[item])))
+                     *map(int, lengths[item]), orientation_name(listed[item], lengths[item]),
+                     int(np.prod(lengths[item])))
 
   placement_order = [int(action[1]) for action, taken in zip(actions, valid)
                      if taken and placed[int(action[1])]]
@@ -88,3 +96,12 @@ def load_plan(states, actions, valid, names: Sequence[str]) -> LoadPlan:
   container = tuple(int(getattr(final.container, name)) for name in ("x2", "y2", "z2"))
   volume = sum(placement.volume for placement in placements)
   return LoadPlan(placements, unplaced, volume / float(np.prod(container)), container)
+
+
+def orientation_name(listed, as_placed) -> str:
+  """How an item lies: the first orientation ("LWH", "WLH", ...) that turns its listed lengths into
+  `as_placed` (with equal sides several do; the first is as good a description as any)."""
+  for permutation, name in ORIENTATION_NAMES.items():
+    if all(listed[axis] == length for axis, length in zip(permutation, as_placed)):
+      return name
+  raise ValueError(f"lengths {tuple(as_placed)} are no orientation of the listed item {tuple(listed)}")

@@ -2,10 +2,12 @@
 
 Heuristics, greedy evaluation, search distillation and PPO all collect data
 through `rollout`; only their `policy_fn` differs. The flat action space of the
-network and the search is the `[obs_num_ems, max_num_items]` grid read row by
-row; `unflatten_action`, `flatten_action` and `flat_invalid_actions` convert.
+network and the search is the action grid `env.action_grid_shape`
+(`[obs_num_ems, max_num_items]`, with an orientation axis last under rotations)
+read row by row; `unflatten_action`, `flatten_action` and `flat_invalid_actions`
+convert.
 """
-from typing import Any, Callable, NamedTuple, Tuple
+from typing import Any, Callable, NamedTuple, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +17,7 @@ class Transition(NamedTuple):
   """One step of a batch of episodes; `rollout` stacks them to `[T, B, ...]`.
 
   observation: what the policy saw before acting.
-  action: `[B, 2]` int32 (ems_id, item_id) that was taken.
+  action: `[B, 2]` int32 (ems_id, item_id) that was taken; `[B, 3]` with the orientation under rotations.
   reward, discount: `[B]` of the step the action caused.
   valid: `[B]` bool, True while the episode was still running when the action
     was taken; steps after the end are padding and must be masked out.
@@ -33,20 +35,25 @@ class Transition(NamedTuple):
 PolicyFn = Callable[[jax.Array, Any, Any], Tuple[jax.Array, Any]]
 
 
-def unflatten_action(flat_action: jax.Array, max_num_items: int) -> jax.Array:
-  """Maps a flat index over the `[obs_num_ems, max_num_items]` grid to (ems_id, item_id)."""
-  return jnp.stack([flat_action // max_num_items, flat_action % max_num_items], axis=-1).astype(jnp.int32)
+def unflatten_action(flat_action: jax.Array, grid_shape: Sequence[int]) -> jax.Array:
+  """Maps a flat index over the action grid (`env.action_grid_shape`) to `[..., len(grid_shape)]`
+  int32 (ems_id, item_id), or (ems_id, item_id, orientation) with rotations."""
+  return jnp.stack(jnp.unravel_index(flat_action, tuple(grid_shape)), axis=-1).astype(jnp.int32)
 
 
-def flatten_action(action: jax.Array, max_num_items: int) -> jax.Array:
-  """Maps (ems_id, item_id) `[..., 2]` to the flat index `ems_id * max_num_items + item_id`."""
-  return action[..., 0] * max_num_items + action[..., 1]
+def flatten_action(action: jax.Array, grid_shape: Sequence[int]) -> jax.Array:
+  """Maps `[..., len(grid_shape)]` actions to their row-major flat index over the action grid."""
+  flat_action = action[..., 0]
+  for axis, size in enumerate(grid_shape[1:], start=1):
+    flat_action = flat_action * size + action[..., axis]
+  return flat_action
 
 
 def flat_invalid_actions(observation) -> jax.Array:
-  """`[..., E, I]` action mask -> `[..., E * I]` True where the action is invalid."""
+  """`[..., E, I(, R)]` action mask -> `[..., E * I (* R)]` True where the action is invalid."""
   action_mask = observation.action_mask
-  return ~action_mask.reshape(action_mask.shape[:-2] + (-1,))
+  grid_axes = action_mask.ndim - observation.ems_mask.ndim + 1
+  return ~action_mask.reshape(action_mask.shape[:-grid_axes] + (-1,))
 
 
 def rollout(env, policy_fn: PolicyFn, key: jax.Array, state, timestep, num_steps: int):
@@ -54,7 +61,7 @@ def rollout(env, policy_fn: PolicyFn, key: jax.Array, state, timestep, num_steps
 
   Args:
     env: a BinPack environment (unbatched `step`).
-    policy_fn: `(key, state, timestep) -> (action [B, 2], extras)` over the batch.
+    policy_fn: `(key, state, timestep) -> (action [B, A], extras)` over the batch (A = 2, or 3 with rotations).
     key: PRNG key, split once per step.
     state, timestep: the batch's current `[B, ...]` state and time step.
     num_steps: static number of steps; `max_num_items` finishes every episode,

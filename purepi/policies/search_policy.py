@@ -36,12 +36,12 @@ def make_recurrent_fn(env, network, discount: float = 1.0):
   termination; the value is the network's, 0 at a terminal state. Prior logits
   come out of the network already masked.
   """
-  max_num_items = env.generator.max_num_items
+  grid_shape = env.action_grid_shape
   batched_step = jax.vmap(env.step)
 
   def recurrent_fn(params, rng_key, action, embedding):
     del rng_key  # The environment and the network are deterministic.
-    next_state, timestep = batched_step(embedding.state, unflatten_action(action, max_num_items))
+    next_state, timestep = batched_step(embedding.state, unflatten_action(action, grid_shape))
     prior_logits, value = network.apply(params, timestep.observation)
     was_terminal = embedding.terminal
     is_terminal = was_terminal | timestep.last()
@@ -98,26 +98,26 @@ def make_search_policy(env, network, params, num_simulations: int,
                        value_scale: float = 0.1):
   """A batched `PolicyFn` that picks each action by search (`run_search`).
 
-  Returns `policy_fn(key, state, timestep) -> (action [B, 2], {"action_weights": [B, E * I]})`;
+  Returns `policy_fn(key, state, timestep) -> (action [B, A], {"action_weights": [B, num_actions]})`;
   `action_weights` is the search's policy target, the distillation target.
   """
-  max_num_items = env.generator.max_num_items
+  grid_shape = env.action_grid_shape
 
   def policy_fn(key, state, timestep):
     output = run_search(env, network, params, key, state, timestep, num_simulations,
                         max_num_considered_actions, gumbel_scale, discount, policy_target, value_scale)
-    return unflatten_action(output.action, max_num_items), {"action_weights": output.action_weights}
+    return unflatten_action(output.action, grid_shape), {"action_weights": output.action_weights}
 
   return policy_fn
 
 
 def make_greedy_policy(env, network, params):
   """A batched `PolicyFn` taking the network's most likely valid action; no extras."""
-  max_num_items = env.generator.max_num_items
+  grid_shape = env.action_grid_shape
 
   def policy_fn(key, state, timestep):
     del key, state
     logits, _ = network.apply(params, timestep.observation)
-    return unflatten_action(jnp.argmax(logits, axis=-1), max_num_items), {}
+    return unflatten_action(jnp.argmax(logits, axis=-1), grid_shape), {}
 
   return policy_fn

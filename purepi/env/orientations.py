@@ -1,0 +1,52 @@
+"""Orientations: the ways an item may be turned before it is placed.
+
+Items are boxes, so an orientation is a permutation of an item's three lengths:
+orientation `(a, b, c)` places the item with its listed length `a` along the
+container's x axis, `b` along y and `c` along z (0 = the listed x length, 1 =
+y, 2 = z). `--rotations` chooses the set:
+
+  none     1 orientation, as listed (Jumanji's BinPack: items never turn);
+  upright  2: as listed, and turned a quarter about the vertical axis (x and y
+           lengths swapped, height kept; "this side up" loads);
+  all      6: every permutation, any face down.
+
+Orientation 0 is always the listed one. An item with two equal sides has
+orientations that give the same box; they stay separate actions.
+"""
+from typing import Tuple
+
+import jax.numpy as jnp
+
+from purepi.env.types import Item
+
+ROTATIONS = ("none", "upright", "all")
+ORIENTATIONS = {
+    "none": ((0, 1, 2),),
+    "upright": ((0, 1, 2), (1, 0, 2)),
+    "all": ((0, 1, 2), (1, 0, 2), (0, 2, 1), (2, 0, 1), (1, 2, 0), (2, 1, 0)),
+}
+# Each orientation written as the listed sides (L, W, H) along x, y, z: "WLH" is turned upright.
+ORIENTATION_NAMES = {permutation: "".join("LWH"[axis] for axis in permutation)
+                     for permutation in ORIENTATIONS["all"]}
+
+
+def orientations(rotations: str) -> Tuple[Tuple[int, int, int], ...]:
+  """The permutations `--rotations=rotations` allows, listed orientation first."""
+  if rotations not in ORIENTATIONS:
+    raise ValueError(f"rotations must be one of {', '.join(ROTATIONS)}, got {rotations!r}")
+  return ORIENTATIONS[rotations]
+
+
+def orientations_for_count(num_orientations: int) -> Tuple[Tuple[int, int, int], ...]:
+  """The orientation set with this many members (1, 2 or 6): what an action grid's last axis means."""
+  for permutations in ORIENTATIONS.values():
+    if len(permutations) == num_orientations:
+      return permutations
+  raise ValueError(f"no rotation setting has {num_orientations} orientations (1, 2 or 6)")
+
+
+def orient_items(items: Item, permutations) -> Item:
+  """Every item in every orientation: `Item` leaves `[..., I]` -> `[..., I, R]`, R = len(permutations)."""
+  lengths = (items.x_len, items.y_len, items.z_len)
+  return Item(*(jnp.stack([lengths[permutation[axis]] for permutation in permutations], axis=-1)
+                for axis in range(3)))
