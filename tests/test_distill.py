@@ -249,6 +249,9 @@ def test_a_run_with_rotations_trains_and_packs_an_item_only_a_turn_lets_in(tmp_p
   _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2))
   logits, _ = make_network(run_config).apply(params, timestep.observation)
   assert env.action_grid_shape == (6, 5, 6) and logits.shape == (2, 6 * 5 * 6)
+  # --mode=eval keeps the run's instances and orientations (this call's defaults are cut, none).
+  _, eval_env, _, _ = evaluate._load_for_evaluation(dataclasses.replace(TINY, mode="eval", checkpoint=str(workdir)))
+  assert type(eval_env.generator).__name__ == "RandomBoxGenerator" and eval_env.rotations == "all"
 
   (tmp_path / "load.csv").write_text("Item_Name,Length,Width,Height,Quantity\n"
                                      "column,500,400,3000,1\ncrate,1200,800,700,2\n")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from purepi.evaluation.protocol import make_env
-from purepi.policies.rollout import rollout
+from purepi.policies.rollout import rollout, unflatten_action
 from purepi.config import Config
 from purepi.env import EMS, Item, Observation
 from purepi.networks import make_network
@@ -22,13 +22,19 @@ def _random_valid_policy(key, state, timestep):
   """Uniform over valid actions (first action when none is valid)."""
   mask = timestep.observation.action_mask.reshape(BATCH, -1)
   flat = jax.random.categorical(key, jnp.where(mask, 0.0, -1e9))
-  return jnp.stack([flat // TINY.max_num_items, flat % TINY.max_num_items], -1).astype(jnp.int32), {}
+  return unflatten_action(flat, timestep.observation.action_mask.shape[1:]), {}
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["bilinear", "pairwise"])
+# (pairwise_policy_head, rotations): the blog's head, the pairwise head, and the pairwise head with
+# one key per orientation over the (EMS, item, orientation) grid.
+VARIANTS = {"bilinear": (False, "none"), "pairwise": (True, "none"), "pairwise_rotations": (True, "all")}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def setup(request):
-  env = make_env(TINY)
-  network = make_network(dataclasses.replace(TINY, pairwise_policy_head=request.param))
+  pairwise_policy_head, rotations = VARIANTS[request.param]
+  env = make_env(dataclasses.replace(TINY, rotations=rotations))
+  network = make_network(dataclasses.replace(TINY, pairwise_policy_head=pairwise_policy_head))
   state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), BATCH))
   # Observations along whole episodes: fresh, mid-episode and terminal ones.
   _, _, transitions = rollout(env, _random_valid_policy, jax.random.PRNGKey(1), state, timestep,
@@ -44,7 +50,7 @@ def test_output_shapes(setup):
   _, params, apply, observations = setup
   logits, value = apply(params, observations)
   num_observations = BATCH * TINY.max_num_items
-  assert logits.shape == (num_observations, TINY.obs_num_ems * TINY.max_num_items)
+  assert logits.shape == (num_observations, np.prod(observations.action_mask.shape[1:]))
   assert value.shape == (num_observations,)
 
 
@@ -115,3 +121,19 @@ def test_pair_features_by_hand():
   np.testing.assert_allclose(features[0, 0], [0.5, 0.5, 1.0, 0.25, 0.25, 0.5])
   np.testing.assert_allclose(features[0, 1], [1.0, 1.0, 1.0, 1.0, 0.25, 0.5])  # a perfect fit
   assert np.all(features[1] == 0.0)  # not valid actions
+
+
+def test_pair_features_of_each_orientation_are_those_of_the_item_so_turned():
+  """With rotations, the features of (e, i, r) equal those of (e, i) for an observation whose
+  items are listed already turned to orientation r."""
+  from purepi.env import orient_items, orientations
+  env = make_env(dataclasses.replace(TINY, rotations="all"))
+  _, timestep = env.reset(jax.random.PRNGKey(5))
+  rotated = timestep.observation
+  features = np.asarray(pair_features(rotated))
+  assert features.shape == env.action_grid_shape + (6,)
+  turned = orient_items(rotated.items, orientations("all"))
+  for orientation in range(features.shape[2]):
+    as_listed = rotated._replace(items=Item(*(length[:, orientation] for length in turned)),
+                                 action_mask=rotated.action_mask[..., orientation])
+    np.testing.assert_allclose(features[:, :, orientation], pair_features(as_listed), rtol=1e-6)

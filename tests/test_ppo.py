@@ -128,7 +128,9 @@ def test_gae_limits_are_monte_carlo_and_one_step_td():
 
 
 class _Observation(NamedTuple):
-  action_mask: jax.Array
+  """The two fields the loss reads: one EMS, two items."""
+  action_mask: jax.Array  # [B, 1, 2]
+  ems_mask: jax.Array  # [B, 1]: with the mask's rank, it says the grid is (EMS, item)
 
 
 class _FixedOutputs:
@@ -156,7 +158,7 @@ def test_ratio_and_clipping_by_hand():
   params = {"logits": jnp.asarray(np.stack([_two_action_logits(p) for p in new_first_probs]), jnp.float32),
             "value": jnp.array([0.9, 0.6, 0.1, 0.3])}
   minibatch = ppo.PPOBatch(
-      observation=_Observation(action_mask=jnp.ones((4, 1, 2), bool)),
+      observation=_Observation(action_mask=jnp.ones((4, 1, 2), bool), ems_mask=jnp.ones((4, 1), bool)),
       action=jnp.array([0, 1, 0, 1]),
       log_prob=jnp.array([np.log(0.5)] * 3 + [-1e4], jnp.float32),
       value=jnp.array([0.5, 0.5, 0.5, 0.5]),

@@ -21,14 +21,14 @@ def _load_for_evaluation(config):
   Without `--checkpoint` the workdir's latest checkpoint is used. The network
   and environment settings are the trained run's (its config.json), except
   `--csv_path`, which packs a real container's items with the trained policy,
-  `--generator`, which instances to pack, and `--min_support`, a placement
-  rule the trained policy can follow (it only chooses among the allowed
-  actions). `--rotations` is the trained run's: it shapes the network's actions.
+  and `--min_support`, a placement rule the trained policy can follow (it only
+  chooses among the allowed actions). `--generator` and `--rotations` are the
+  trained run's.
   """
   params, run_config = load_params(config.checkpoint or config.workdir)
   evaluation_fields = ("eval_num_episodes", "eval_seed", "eval_num_simulations",
                        "eval_gumbel_scale", "num_renders", "workdir", "progress", "csv_path",
-                       "generator", "min_support")
+                       "min_support")
   run_config = dataclasses.replace(
       run_config, **{name: getattr(config, name) for name in evaluation_fields})
   return run_config, make_env(run_config), make_network(run_config), params

@@ -37,7 +37,7 @@ def item_from_space(space: Space) -> Item:
 
 
 def item_fits_in_item(item: Item, other: Item) -> chex.Array:
-  """True when `item` is no longer than `other` along every axis (items never rotate)."""
+  """True when `item` is no longer than `other` along every axis, both as they lie (no turning)."""
   return (item.x_len <= other.x_len) & (item.y_len <= other.y_len) & (item.z_len <= other.z_len)
 
 
@@ -64,11 +64,12 @@ class State:
   container: the bin, `Space` with scalar int32 leaves.
   ems: `EMS` with int32 leaves `[E]`; slots whose `ems_mask` is False hold stale values.
   ems_mask: `[E]` bool, the slots that hold a current EMS.
-  items: `Item` with int32 leaves `[I]`.
+  items: `Item` with int32 leaves `[I]`: as listed, and as placed (turned) once placed.
   items_mask: `[I]` bool, the items that exist in this instance.
   items_placed: `[I]` bool.
   items_location: `Location` with int32 leaves `[I]`, meaningful where placed.
-  action_mask: `[O, I]` bool, as in the observation (None straight out of a generator).
+  action_mask: `[O, I]` bool (`[O, I, R]` with R orientations), as in the observation (None straight
+    out of a generator).
   sorted_ems_indexes: `[E]` int32, EMS slots by decreasing volume; the first `O`
     are the ones the observation shows, so observation row `o` is slot
     `sorted_ems_indexes[o]`.
@@ -94,7 +95,8 @@ class Observation(NamedTuple):
   items: `Item` leaves `[I]` (float when normalised, else int32 mm).
   items_mask: `[I]` bool.
   items_placed: `[I]` bool.
-  action_mask: `[O, I]` bool, True where placing item i in observed EMS o is allowed.
+  action_mask: `[O, I]` bool, True where placing item i in observed EMS o is allowed; `[O, I, R]`
+    with rotations, True where placing it there turned to orientation r is.
   """
   ems: EMS
   ems_mask: chex.Array
