@@ -10,7 +10,10 @@ a workdir or one of its checkpoints). The policy is search by default
 network; the same `--seed` gives the same plan. Writes into `--workdir`:
   plan.csv     one row per placed item, in placement order: order, item, copy,
                x, y, z (the corner nearest the container's origin), x_len,
-               y_len, z_len (as placed), volume, all in mm;
+               y_len, z_len (as placed), orientation (how the item was turned:
+               "LWH" as listed, "WLH" a quarter turn about the vertical, ...;
+               only "LWH" unless the run was trained with --rotations),
+               volume, all lengths in mm;
   plan.json    the same rows, the items that did not fit, utilization, policy;
   plan.png     the packed container; plan_steps.gif one frame per placement;
 and prints a one-screen summary.
