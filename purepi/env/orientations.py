@@ -12,6 +12,11 @@ y, 2 = z). `--rotations` chooses the set:
 
 Orientation 0 is always the listed one. An item with two equal sides has
 orientations that give the same box; they stay separate actions.
+
+An observation says by its shape whether it has orientations: its action mask
+is `[..., E, I]` without, `[..., E, I, R]` with (`orientation_count`); the
+network, the heuristics and the flat action space read it through the helpers
+at the end of this module.
 """
 from typing import Tuple
 
@@ -50,3 +55,26 @@ def orient_items(items: Item, permutations) -> Item:
   lengths = (items.x_len, items.y_len, items.z_len)
   return Item(*(jnp.stack([lengths[permutation[axis]] for permutation in permutations], axis=-1)
                 for axis in range(3)))
+
+
+def orientation_count(observation) -> int:
+  """0 when the observation's action mask is `[..., E, I]`; R when it is `[..., E, I, R]`."""
+  grid_axes = observation.action_mask.ndim - observation.ems_mask.ndim + 1
+  return observation.action_mask.shape[-1] if grid_axes == 3 else 0
+
+
+def placeable_items(observation) -> Item:
+  """The observed items' lengths as they could be placed: leaves `[..., I]`, or `[..., I, R]` turned
+  every way the action mask has."""
+  num_orientations = orientation_count(observation)
+  if not num_orientations:
+    return observation.items
+  return orient_items(observation.items, orientations_for_count(num_orientations))
+
+
+def fits_any_orientation(observation):
+  """`[..., E, I]`: placing item i in EMS e is allowed in some orientation (the action mask itself
+  without rotations)."""
+  if not orientation_count(observation):
+    return observation.action_mask
+  return observation.action_mask.any(axis=-1)

@@ -15,8 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from purepi.env.orientations import orient_items, orientations_for_count
-from purepi.env.types import Item
+from purepi.env.orientations import fits_any_orientation, orientation_count, placeable_items
 from purepi.masking import mask_invalid_actions
 
 
@@ -63,20 +62,6 @@ class AttentionBlock(nn.Module):
 def _pair_mask(mask):
   """`[..., N]` token mask -> `[..., N, N]`: both tokens of a pair must be present."""
   return mask[..., :, None] & mask[..., None, :]
-
-
-def orientation_count(observation) -> int:
-  """0 when the action mask is `[..., E, I]`; R when it has an orientation axis, `[..., E, I, R]`."""
-  grid_axes = observation.action_mask.ndim - observation.ems_mask.ndim + 1
-  return observation.action_mask.shape[-1] if grid_axes == 3 else 0
-
-
-def placeable_items(observation) -> Item:
-  """The items' lengths as they could be placed: leaves `[..., I]`, or `[..., I, R]` with rotations."""
-  num_orientations = orientation_count(observation)
-  if not num_orientations:
-    return observation.items
-  return orient_items(observation.items, orientations_for_count(num_orientations))
 
 
 def pair_features(observation) -> jax.Array:
@@ -144,7 +129,7 @@ class PolicyValueNetwork(nn.Module):
     items_self_mask = _pair_mask(items_available)
     num_orientations = orientation_count(observation)
     # An EMS and an item attend to each other when the item fits there in some orientation.
-    pair_mask = jnp.any(observation.action_mask, axis=-1) if num_orientations else observation.action_mask
+    pair_mask = fits_any_orientation(observation)
     ems_to_items_mask = pair_mask
     items_to_ems_mask = jnp.swapaxes(pair_mask, -1, -2)
 

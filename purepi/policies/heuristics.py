@@ -15,7 +15,7 @@ largest, largest first), so ties go to the larger EMS, then the lower item index
 import jax
 import jax.numpy as jnp
 
-from purepi.env.orientations import orient_items, orientations_for_count
+from purepi.env.orientations import fits_any_orientation, orientation_count, placeable_items
 from purepi.policies.rollout import unflatten_action
 
 
@@ -50,18 +50,6 @@ def _first_lexicographic_minimum(sort_keys, candidates):
   return jnp.argmax(candidates, axis=-1).astype(jnp.int32)
 
 
-def _orientation_axes(action_mask):
-  """How many trailing axes of a batched `[B, E, I(, R)]` action mask follow the item axis (0 or 1)."""
-  return action_mask.ndim - 3
-
-
-def _oriented_lengths(items, action_mask):
-  """The items' lengths in every orientation the action mask has: leaves `[B, I]` or `[B, I, R]`."""
-  if not _orientation_axes(action_mask):
-    return items
-  return orient_items(items, orientations_for_count(action_mask.shape[-1]))
-
-
 def _preferred_orientation(lengths, fits):
   """`[B]` index of the orientation to use among those that `fits` `[B, R]`: the flattest (lowest
   height, so stacks stay low and rest on a broad base), then the longest along x (the container's
@@ -70,13 +58,13 @@ def _preferred_orientation(lengths, fits):
                                       fits)
 
 
-def _with_orientation(ems_id, item_id, action_mask, oriented_lengths):
+def _with_orientation(ems_id, item_id, observation):
   """Completes a chosen (ems, item) with `_preferred_orientation` when the mask has orientations."""
-  if not _orientation_axes(action_mask):
+  if not orientation_count(observation):
     return jnp.stack([ems_id, item_id], axis=-1)
-  batch = jnp.arange(action_mask.shape[0])
-  fits = action_mask[batch, ems_id, item_id]  # [B, R]
-  lengths = jax.tree.map(lambda length: length[batch, item_id], oriented_lengths)
+  batch = jnp.arange(ems_id.shape[0])
+  fits = observation.action_mask[batch, ems_id, item_id]  # [B, R]
+  lengths = jax.tree.map(lambda length: length[batch, item_id], placeable_items(observation))
   return jnp.stack([ems_id, item_id, _preferred_orientation(lengths, fits)], axis=-1)
 
 
@@ -101,15 +89,14 @@ def largest_item_deepest_bottom_left(key, state, timestep):
   """
   del key, state
   observation = timestep.observation
-  action_mask = observation.action_mask  # [B, E, I(, R)]
-  fits_any_way = jnp.any(action_mask, axis=-1) if _orientation_axes(action_mask) else action_mask  # [B, E, I]
+  fits_any_way = fits_any_orientation(observation)  # [B, E, I]
   item_fits_somewhere = jnp.any(fits_any_way, axis=-2)  # [B, I]
   item_volumes = jnp.where(item_fits_somewhere, _item_volumes(observation.items), -1.0)
   item_id = jnp.argmax(item_volumes, axis=-1).astype(jnp.int32)
   ems_fits_item = jnp.take_along_axis(fits_any_way, item_id[:, None, None], axis=-1)[..., 0]
   ems = observation.ems
   ems_id = _first_lexicographic_minimum((ems.x1, ems.z1, ems.y1), ems_fits_item)
-  return _with_orientation(ems_id, item_id, action_mask, _oriented_lengths(observation.items, action_mask)), {}
+  return _with_orientation(ems_id, item_id, observation), {}
 
 
 def tightest_fit(key, state, timestep):
@@ -120,15 +107,13 @@ def tightest_fit(key, state, timestep):
   """
   del key, state
   observation = timestep.observation
-  action_mask = observation.action_mask  # [B, E, I(, R)]
-  fits_any_way = jnp.any(action_mask, axis=-1) if _orientation_axes(action_mask) else action_mask  # [B, E, I]
-  batch_size, _, max_num_items = fits_any_way.shape
+  fits_any_way = fits_any_orientation(observation)  # [B, E, I]
+  batch_size = fits_any_way.shape[0]
   ems_volumes = jnp.where(observation.ems_mask, _ems_volumes(observation.ems), 1.0)
   fill_ratio = _item_volumes(observation.items)[:, None, :] / ems_volumes[:, :, None]
   fill_ratio = jnp.where(fits_any_way, fill_ratio, -1.0).reshape(batch_size, -1)
-  best = jnp.argmax(fill_ratio, axis=-1).astype(jnp.int32)
-  ems_id, item_id = best // max_num_items, best % max_num_items
-  return _with_orientation(ems_id, item_id, action_mask, _oriented_lengths(observation.items, action_mask)), {}
+  ems_id, item_id = unflatten_action(jnp.argmax(fill_ratio, axis=-1), fits_any_way.shape[1:]).T
+  return _with_orientation(ems_id, item_id, observation), {}
 
 
 HEURISTICS = {

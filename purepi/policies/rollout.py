@@ -12,6 +12,8 @@ from typing import Any, Callable, NamedTuple, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 
+from purepi.env.orientations import orientation_count
+
 
 class Transition(NamedTuple):
   """One step of a batch of episodes; `rollout` stacks them to `[T, B, ...]`.
@@ -52,7 +54,7 @@ def flatten_action(action: jax.Array, grid_shape: Sequence[int]) -> jax.Array:
 def flat_invalid_actions(observation) -> jax.Array:
   """`[..., E, I(, R)]` action mask -> `[..., E * I (* R)]` True where the action is invalid."""
   action_mask = observation.action_mask
-  grid_axes = action_mask.ndim - observation.ems_mask.ndim + 1
+  grid_axes = 3 if orientation_count(observation) else 2
   return ~action_mask.reshape(action_mask.shape[:-grid_axes] + (-1,))
 
 
