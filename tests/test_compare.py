@@ -90,6 +90,18 @@ def test_settings_other_than_the_seed_make_separate_rows(tmp_path):
   assert labels == ["distill (policy_target=improved)", "distill (policy_target=visits)", "ppo"]
 
 
+def test_a_setting_missing_from_an_older_config_counts_as_its_default(tmp_path):
+  older = _write_workdir(tmp_path / "older" / "seed_0", "distill", 0.9, 10.0, seed=0)
+  settings = json.loads((tmp_path / "older" / "seed_0" / "config.json").read_text())
+  del settings["rotations"]
+  (tmp_path / "older" / "seed_0" / "config.json").write_text(json.dumps(settings))
+  newer = _write_workdir(tmp_path / "newer", "distill", 0.8, 10.0, seed=1, rotations="none")
+  other = _write_workdir(tmp_path / "other", "distill", 0.7, 10.0, rotations="all")
+  groups = runs.group_runs(runs.Run(workdir) for workdir in (older, newer, other))
+  assert list(groups) == ["distill (rotations=none)", "distill (rotations=all)"]
+  assert [run.workdir for run in groups["distill (rotations=none)"]] == [older, newer]
+
+
 def test_t_interval_over_seeds():
   mean, half_width = mean_with_t_interval([0.90, 0.92, 0.97])
   assert np.isclose(mean, 0.93)

@@ -9,6 +9,7 @@ row. A group's label is its mode, plus the settings that tell it apart from
 the other groups of the same mode.
 """
 import collections
+import dataclasses
 import json
 import os
 
@@ -19,6 +20,8 @@ from purepi.errors import UsageError
 
 # Settings that differ between seeds of one group, or between spellings of one run.
 NOT_A_GROUP_SETTING = set(config_lib.RESUMABLE_CHANGES) | {"seed"}
+_DEFAULT_SETTINGS = {name: value for name, value in dataclasses.asdict(config_lib.Config()).items()
+                     if name != "mode"}
 
 
 class Run:
@@ -26,7 +29,9 @@ class Run:
 
   def __init__(self, workdir):
     self.workdir = workdir
-    self.settings = _read_json(os.path.join(workdir, "config.json"))
+    # A setting added after the run was made is absent from its config.json; the run
+    # behaved as that setting's default, so it groups with runs that state the default.
+    self.settings = {**_DEFAULT_SETTINGS, **_read_json(os.path.join(workdir, "config.json"))}
     self.mode = self.settings.get("mode")
     if not self.mode:
       raise UsageError(f"{workdir}/config.json has no 'mode'")
