@@ -75,7 +75,9 @@ class Config:
   learning_rate_schedule: str = _field(
       "constant", "constant, or cosine: decay to 0 over num_iterations' gradient steps.")
   max_grad_norm: float = _field(1.0, "Global-norm gradient clipping.")
-  value_loss_weight: float = _field(1.0, "Weight of the value regression loss.")
+  value_loss_weight: float = _field(
+      1.0, "Distillation: weight of the value regression loss against the policy cross-entropy "
+      "(distill.flags: 10; PPO has --value_coef).")
 
   # Search.
   num_simulations: int = _field(16, "Search simulations per decision.")
