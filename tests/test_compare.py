@@ -21,7 +21,7 @@ BASELINES = {
 def _write_workdir(path, mode, final_greedy, seconds_per_iteration, num_iterations=6,
                    eval_interval=2, with_baselines=True, **settings):
   path.mkdir(parents=True)
-  config = Config(mode=mode, workdir=str(path), **settings)
+  config = Config(mode=mode, workdir=str(path), num_iterations=num_iterations, **settings)
   (path / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
   lines = []
   for iteration in range(1, num_iterations + 1):
@@ -100,6 +100,16 @@ def test_a_setting_missing_from_an_older_config_counts_as_its_default(tmp_path):
   groups = runs.group_runs(runs.Run(workdir) for workdir in (older, newer, other))
   assert list(groups) == ["distill (rotations=none)", "distill (rotations=all)"]
   assert [run.workdir for run in groups["distill (rotations=none)"]] == [older, newer]
+
+
+def test_runs_that_differ_only_in_their_iteration_count_are_two_methods(tmp_path):
+  shorter = [_write_workdir(tmp_path / "short" / f"seed_{seed}", "ppo", 0.90, 4.0, seed=seed,
+                            learning_rate_schedule="constant") for seed in (0, 1)]
+  longer = _write_workdir(tmp_path / "long" / "seed_0", "ppo", 0.91, 4.0, seed=0,
+                          learning_rate_schedule="constant", num_iterations=8)
+  groups = runs.group_runs(runs.Run(workdir) for workdir in shorter + [longer])
+  assert list(groups) == ["ppo (num_iterations=6)", "ppo (num_iterations=8)"]
+  assert [run.workdir for run in groups["ppo (num_iterations=6)"]] == shorter
 
 
 def test_t_interval_over_seeds():

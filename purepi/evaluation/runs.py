@@ -19,7 +19,9 @@ from purepi import config as config_lib
 from purepi.errors import UsageError
 
 # Settings that differ between seeds of one group, or between spellings of one run.
-NOT_A_GROUP_SETTING = set(config_lib.RESUMABLE_CHANGES) | {"seed"}
+# `num_iterations` may change when a run is resumed, but config.json keeps the latest
+# value, so it still tells budgets apart: 174 and 246 PPO iterations are two methods.
+NOT_A_GROUP_SETTING = (set(config_lib.RESUMABLE_CHANGES) - {"num_iterations"}) | {"seed"}
 _DEFAULT_SETTINGS = {name: value for name, value in dataclasses.asdict(config_lib.Config()).items()
                      if name != "mode"}
 
