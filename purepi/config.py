@@ -23,6 +23,14 @@ RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_re
                      "inspect_num_simulations", "inspect_num_considered_actions",
                      "workdir", "keep_checkpoints", "pack_policy", "tensorboard",
                      "coordinator_address", "num_processes", "process_id", "distributed_timeout_s")
+# Settings one trainer reads and the other never does (PPO collects without search and has
+# no replay buffer; distillation has no clipped surrogate). A run ignores the other
+# trainer's settings: they neither block its resumption nor tell its runs apart.
+TRAINER_ONLY_SETTINGS = {
+    "distill": ("num_simulations", "gumbel_scale", "policy_target", "value_loss_weight",
+                "replay_iterations"),
+    "ppo": ("gae_lambda", "clip_eps", "value_clip_eps", "entropy_coef", "value_coef"),
+}
 # Settings earlier versions wrote into config.json that no longer exist; reading an old workdir drops them.
 RETIRED_FIELDS = ("num_episodes",)  # --mode=baselines now plays the held-out instances (eval_num_episodes)
 
@@ -160,6 +168,12 @@ FLOAT_RANGES = (
     ("entropy_coef", 0.0, math.inf, True),
     ("value_coef", 0.0, math.inf, True),
 )
+
+
+def settings_ignored_by(mode: str) -> frozenset:
+  """Settings a run of `mode` never reads: the other trainers' own settings."""
+  return frozenset(name for trainer, names in TRAINER_ONLY_SETTINGS.items() if trainer != mode
+                   for name in names)
 
 
 def validate(config: Config) -> None:

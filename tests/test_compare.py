@@ -112,6 +112,19 @@ def test_runs_that_differ_only_in_their_iteration_count_are_two_methods(tmp_path
   assert [run.workdir for run in groups["ppo (num_iterations=6)"]] == shorter
 
 
+def test_settings_a_trainer_never_reads_do_not_split_its_runs(tmp_path):
+  # PPO collects without search: runs made beside distill.flags' 8- and 16-simulation
+  # versions are one PPO method; for distillation the simulations make two.
+  ppo_runs = [_write_workdir(tmp_path / "ppo" / f"seed_{seed}", "ppo", 0.90, 4.0, seed=seed,
+                             num_simulations=simulations) for seed, simulations in ((0, 8), (1, 16))]
+  distill_runs = [_write_workdir(tmp_path / "distill" / f"seed_{seed}", "distill", 0.92, 9.0,
+                                 seed=seed, num_simulations=simulations, clip_eps=clip_eps)
+                  for seed, simulations, clip_eps in ((0, 8, 0.1), (1, 16, 0.2))]
+  groups = runs.group_runs(runs.Run(workdir) for workdir in ppo_runs + distill_runs)
+  assert list(groups) == ["ppo", "distill (num_simulations=8)", "distill (num_simulations=16)"]
+  assert [run.workdir for run in groups["ppo"]] == ppo_runs
+
+
 def test_t_interval_over_seeds():
   mean, half_width = mean_with_t_interval([0.90, 0.92, 0.97])
   assert np.isclose(mean, 0.93)

@@ -264,6 +264,19 @@ def test_resuming_with_a_run_defining_change_names_the_flag_and_both_values(tmp_
   train.main(dataclasses.replace(config, eval_interval=5, num_renders=0, keep_checkpoints=4))
 
 
+def test_resuming_ignores_the_settings_of_the_other_trainer():
+  from purepi.training.workdir import check_resumable
+  ppo = dataclasses.replace(TINY, mode="ppo", num_simulations=8, clip_eps=0.2)
+  check_resumable(ppo, dataclasses.replace(ppo, num_simulations=16, value_loss_weight=10.0,
+                                           replay_iterations=4))
+  with pytest.raises(UsageError, match=r"--clip_eps: 0.2 stored, 0.1 now"):
+    check_resumable(ppo, dataclasses.replace(ppo, clip_eps=0.1))
+  distill = dataclasses.replace(TINY, mode="distill", num_simulations=8)
+  check_resumable(distill, dataclasses.replace(distill, clip_eps=0.1, entropy_coef=0.0))
+  with pytest.raises(UsageError, match=r"--num_simulations: 8 stored, 16 now"):
+    check_resumable(distill, dataclasses.replace(distill, num_simulations=16))
+
+
 def test_unknown_or_damaged_config_json_names_the_file(tmp_path):
   from purepi.training import workdir as workdir_lib
   path = tmp_path / "config.json"

@@ -3,8 +3,9 @@
 A workdir holds `config.json`, `metrics.jsonl` and `baselines.json`. A
 directory of per-seed workdirs (`seed_*`, as `--num_seeds` writes them) stands
 for its seeds. A run named twice, however its path is spelled, counts once.
-Runs whose settings are equal apart from the seed (and what a resumed run may
-change, `config.RESUMABLE_CHANGES`) form one group: one method or one ablation
+Runs whose settings are equal apart from the seed, what a resumed run may
+change (`config.RESUMABLE_CHANGES`) and the settings their trainer never reads
+form one group: one method or one ablation
 row. A group's label is its mode, plus the settings that tell it apart from
 the other groups of the same mode.
 """
@@ -46,8 +47,9 @@ class Run:
     self.baselines = _read_json(baselines_path) if os.path.exists(baselines_path) else None
 
   def group_key(self):
+    ignored = NOT_A_GROUP_SETTING | config_lib.settings_ignored_by(self.mode)
     return json.dumps({name: value for name, value in sorted(self.settings.items())
-                       if name not in NOT_A_GROUP_SETTING})
+                       if name not in ignored})
 
   def curve(self, x_key, policy):
     """`(x, utilization)` arrays of `policy` ("greedy" or "search") over this run's evaluation rows."""

@@ -34,7 +34,8 @@ def estimate_bytes(config, env, num_devices: int) -> int:
   episodes = config.rollout_batch_size / num_devices
   collected = num_steps * episodes * step_bytes
   replay = (config.replay_iterations if config.mode == "distill" else 0) * collected
-  collection_search = episodes * (config.num_simulations + 1) * per_node_bytes
+  collection_search = (episodes * (config.num_simulations + 1) * per_node_bytes
+                       if config.mode == "distill" else 0)
   evaluation_search = (config.eval_num_episodes / num_devices) * (config.eval_num_simulations + 1) * (
       per_node_bytes) + (config.eval_num_episodes / num_devices) * step_bytes
   minibatch = (config.training_batch_size / num_devices) * (step_bytes + 8 * num_actions)

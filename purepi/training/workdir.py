@@ -129,10 +129,13 @@ def check_resumable(stored: config_lib.Config, config: config_lib.Config) -> Non
   """Raises UsageError if `config` would continue `stored`'s workdir as a different run.
 
   Every setting outside `config.RESUMABLE_CHANGES` defines the run, and so does
-  `num_iterations` when the learning rate decays over them.
+  `num_iterations` when the learning rate decays over them; the other trainer's
+  own settings do not (a PPO run never reads `num_simulations`).
   """
-  defining = lambda name: (name not in config_lib.RESUMABLE_CHANGES
-                           or (name == "num_iterations" and stored.learning_rate_schedule != "constant"))
+  ignored = config_lib.settings_ignored_by(stored.mode)
+  defining = lambda name: name not in ignored and (
+      name not in config_lib.RESUMABLE_CHANGES
+      or (name == "num_iterations" and stored.learning_rate_schedule != "constant"))
   changed = [f"--{field.name}: {getattr(stored, field.name)!r} stored, {getattr(config, field.name)!r} now"
              + (f" (the {stored.learning_rate_schedule} learning rate decays over them)"
                 if field.name == "num_iterations" else "")
