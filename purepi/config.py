@@ -27,12 +27,15 @@ RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_re
 # no replay buffer; distillation has no clipped surrogate). A run ignores the other
 # trainer's settings: they neither block its resumption nor tell its runs apart.
 TRAINER_ONLY_SETTINGS = {
-    "distill": ("num_simulations", "gumbel_scale", "policy_target", "value_loss_weight",
-                "replay_iterations"),
+    "distill": ("num_simulations", "max_num_considered_actions", "gumbel_scale", "policy_target",
+                "value_loss_weight", "replay_iterations"),
     "ppo": ("gae_lambda", "clip_eps", "value_clip_eps", "entropy_coef", "value_coef"),
 }
 # Settings earlier versions wrote into config.json that no longer exist; reading an old workdir drops them.
 RETIRED_FIELDS = ("num_episodes",)  # --mode=baselines now plays the held-out instances (eval_num_episodes)
+# Settings added since earlier versions wrote config.json, each with the setting an older workdir
+# used in its place: reading such a workdir copies that value, so it is evaluated as before.
+ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions"}
 
 
 def _field(default, help_text):
@@ -89,7 +92,8 @@ class Config:
 
   # Search.
   num_simulations: int = _field(16, "Search simulations per decision.")
-  max_num_considered_actions: int = _field(16, "Gumbel-Top-k: actions considered at the root.")
+  max_num_considered_actions: int = _field(
+      16, "Gumbel-Top-k: actions considered at the root of the training searches (distill).")
   gumbel_scale: float = _field(1.0, "Scale of the root Gumbel noise (0 = deterministic).")
   search_value_scale: float = _field(
       0.1, "c_scale of Gumbel MuZero's sigma(q) = (50 + max N) * c_scale * q, in training, evaluation "
@@ -125,6 +129,9 @@ class Config:
   eval_num_episodes: int = _field(1024, "Held-out instances for evaluation (and --mode=baselines).")
   eval_seed: int = _field(12345, "Seed of the held-out instances (fixed across runs).")
   eval_num_simulations: int = _field(16, "Simulations of the search evaluation.")
+  eval_max_num_considered_actions: int = _field(
+      16, "Gumbel-Top-k actions considered at the root of the search evaluation (and of --mode=pack): "
+      "part of the evaluation protocol, the same for every method compared.")
   eval_gumbel_scale: float = _field(0.0, "Root Gumbel noise of the search evaluation (0: the search's own choice, no noise).")
   num_renders: int = _field(4, "Greedy-packed held-out instances rendered at the end.")
   checkpoint: str = _field("", "inspect/render/eval: workdir or checkpoint to load (empty: untrained).")
@@ -188,7 +195,7 @@ def validate(config: Config) -> None:
               "num_iterations", "rollout_batch_size", "training_batch_size", "num_epochs",
               "num_simulations", "max_num_considered_actions", "num_layers", "num_heads",
               "key_size", "eval_interval", "save_interval", "eval_num_episodes",
-              "eval_num_simulations", "replay_iterations", "num_seeds", "inspect_num_simulations",
+              "eval_num_simulations", "eval_max_num_considered_actions", "replay_iterations", "num_seeds", "inspect_num_simulations",
               "inspect_num_considered_actions")
   for name in positive:
     value = getattr(config, name)

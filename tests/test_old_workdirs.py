@@ -9,7 +9,8 @@ change), one iteration of a tiny configuration:
     --save_interval=1 --num_renders=0 --num_iterations=1 --progress=false --workdir=/tmp/workdir_v0
 
 Settings added to `Config` since then take their defaults when such a
-config.json is read, so these defaults must keep the old behaviour.
+config.json is read, so these defaults must keep the old behaviour, or take
+the value of the setting the workdir used in their place (`ADDED_FIELDS`).
 """
 import dataclasses
 import json
@@ -26,6 +27,12 @@ def _copy(tmp_path):
   workdir = tmp_path / "moved_here"
   shutil.copytree(OLD_WORKDIR, workdir)
   return workdir
+
+
+def test_an_old_workdir_evaluates_with_the_search_it_was_evaluated_with():
+  assert "eval_max_num_considered_actions" not in json.loads((OLD_WORKDIR / "config.json").read_text())
+  stored = workdir_lib.load_config(OLD_WORKDIR / "config.json")
+  assert stored.eval_max_num_considered_actions == stored.max_num_considered_actions == 2
 
 
 def test_an_old_workdir_resumes_where_it_stopped(tmp_path, capsys):

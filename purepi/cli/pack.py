@@ -6,7 +6,8 @@
 The CSV lists the items (`Item_Name,Length,Width,Height,Quantity`, mm). The
 network and its environment settings come from the trained run (`--checkpoint`:
 a workdir or one of its checkpoints). The policy is search by default
-(`--eval_num_simulations` of Gumbel MuZero, no root noise) or the greedy
+(`--eval_num_simulations` of Gumbel MuZero over the trained run's
+`eval_max_num_considered_actions`, no root noise) or the greedy
 network; the same `--seed` gives the same plan. Writes into `--workdir`:
   plan.csv     one row per placed item, in placement order: order, item, copy,
                x, y, z (the corner nearest the container's origin), x_len,
@@ -48,7 +49,7 @@ def packing_policy(config, env, network, params):
     return make_greedy_policy(env, network, params), "greedy network"
   policy_fn = make_search_policy(
       env, network, params, num_simulations=config.eval_num_simulations,
-      max_num_considered_actions=config.max_num_considered_actions,
+      max_num_considered_actions=config.eval_max_num_considered_actions,
       gumbel_scale=config.eval_gumbel_scale, discount=config.discount,
       value_scale=config.search_value_scale)
   return policy_fn, f"network + Gumbel MuZero search, {config.eval_num_simulations} simulations"

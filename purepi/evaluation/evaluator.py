@@ -58,7 +58,7 @@ class Evaluator:
     def with_search(params, keys, policy_key):
       policy_fn = make_search_policy(
           env, network, params, num_simulations=config.eval_num_simulations,
-          max_num_considered_actions=config.max_num_considered_actions,
+          max_num_considered_actions=config.eval_max_num_considered_actions,
           gumbel_scale=config.eval_gumbel_scale, discount=config.discount,
           value_scale=config.search_value_scale)
       return evaluate_policy(env, policy_fn, keys, policy_key)

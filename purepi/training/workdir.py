@@ -106,7 +106,10 @@ def prepare_workdir(workdir: str) -> Path:
 
 
 def load_config(path: Path) -> config_lib.Config:
-  """The `Config` stored in a workdir's config.json (settings retired since it was written dropped).
+  """The `Config` stored in a workdir's config.json.
+
+  Settings retired since it was written are dropped; settings added since take
+  the value of the setting the workdir used in their place (`ADDED_FIELDS`).
 
   A config.json that is not valid JSON, or that names a setting purepi does
   not know, is a UsageError naming the file.
@@ -114,6 +117,9 @@ def load_config(path: Path) -> config_lib.Config:
   values = read_json(path, "config.json")
   for name in config_lib.RETIRED_FIELDS:
     values.pop(name, None)
+  for name, used_before in config_lib.ADDED_FIELDS.items():
+    if name not in values and used_before in values:
+      values[name] = values[used_before]
   known = {field.name for field in dataclasses.fields(config_lib.Config)}
   unknown = sorted(set(values) - known)
   if unknown:
