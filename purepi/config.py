@@ -195,8 +195,8 @@ def validate(config: Config) -> None:
               "num_iterations", "rollout_batch_size", "training_batch_size", "num_epochs",
               "num_simulations", "max_num_considered_actions", "num_layers", "num_heads",
               "key_size", "eval_interval", "save_interval", "eval_num_episodes",
-              "eval_num_simulations", "eval_max_num_considered_actions", "replay_iterations", "num_seeds", "inspect_num_simulations",
-              "inspect_num_considered_actions")
+              "eval_num_simulations", "eval_max_num_considered_actions", "replay_iterations",
+              "num_seeds", "inspect_num_simulations", "inspect_num_considered_actions")
   for name in positive:
     value = getattr(config, name)
     require(value > 0, f"--{name} must be positive, got {value}")

@@ -32,10 +32,11 @@ import jax
 
 from purepi.env import viewer
 from purepi.errors import UsageError
+from purepi.evaluation.evaluator import make_evaluation_search_policy
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
 from purepi.policies.load_plan import LoadPlan, Placement, load_plan, pack_one
-from purepi.policies.search_policy import make_greedy_policy, make_search_policy
+from purepi.policies.search_policy import make_greedy_policy
 from purepi.training.checkpoints import load_params
 from purepi.training.workdir import prepare_workdir, write_json
 
@@ -47,11 +48,7 @@ PACK_SETTINGS = ("csv_path", "container_dims", "pack_policy", "eval_num_simulati
 def packing_policy(config, env, network, params):
   if config.pack_policy == "greedy":
     return make_greedy_policy(env, network, params), "greedy network"
-  policy_fn = make_search_policy(
-      env, network, params, num_simulations=config.eval_num_simulations,
-      max_num_considered_actions=config.eval_max_num_considered_actions,
-      gumbel_scale=config.eval_gumbel_scale, discount=config.discount,
-      value_scale=config.search_value_scale)
+  policy_fn = make_evaluation_search_policy(config, env, network, params)
   return policy_fn, f"network + Gumbel MuZero search, {config.eval_num_simulations} simulations"
 
 

@@ -27,6 +27,16 @@ def num_chunks(episodes_per_device: int) -> int:
   return 1
 
 
+def make_evaluation_search_policy(config, env, network, params):
+  """The search of the evaluation protocol: `eval_num_simulations` over
+  `eval_max_num_considered_actions`, root noise `eval_gumbel_scale`."""
+  return make_search_policy(
+      env, network, params, num_simulations=config.eval_num_simulations,
+      max_num_considered_actions=config.eval_max_num_considered_actions,
+      gumbel_scale=config.eval_gumbel_scale, discount=config.discount,
+      value_scale=config.search_value_scale)
+
+
 class Evaluator:
   """Greedy and search utilization on the held-out instances, split over the devices.
 
@@ -56,12 +66,8 @@ class Evaluator:
       return evaluate_policy(env, make_greedy_policy(env, network, params), keys, policy_key)
 
     def with_search(params, keys, policy_key):
-      policy_fn = make_search_policy(
-          env, network, params, num_simulations=config.eval_num_simulations,
-          max_num_considered_actions=config.eval_max_num_considered_actions,
-          gumbel_scale=config.eval_gumbel_scale, discount=config.discount,
-          value_scale=config.search_value_scale)
-      return evaluate_policy(env, policy_fn, keys, policy_key)
+      return evaluate_policy(env, make_evaluation_search_policy(config, env, network, params), keys,
+                             policy_key)
 
     self._greedy = jax.pmap(greedy, devices=devices)
     self._search = jax.pmap(with_search, devices=devices)
