@@ -14,6 +14,7 @@ POLICY_TARGETS = ("improved", "visits")
 PACK_POLICIES = ("search", "greedy")
 ROTATIONS = ("none", "upright", "all")  # purepi.env.orientations, which config may not import
 GENERATORS = ("cut", "boxes")
+VALUE_POOLINGS = ("mean", "sum")
 MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", "pack")
 # Settings a resumed run may change: how long it runs and what it reports. The
 # workdir is the directory that holds the run, however its path is spelled. The
@@ -36,6 +37,8 @@ RETIRED_FIELDS = ("num_episodes",)  # --mode=baselines now plays the held-out in
 # Settings added since earlier versions wrote config.json, each with the setting an older workdir
 # used in its place: reading such a workdir copies that value, so it is evaluated as before.
 ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions"}
+# Settings added since, whose every older workdir ran with one value (not the new default).
+FORMER_VALUES = {"value_pooling": "sum"}
 
 
 def _field(default, help_text):
@@ -120,6 +123,10 @@ class Config:
   pairwise_policy_head: bool = _field(
       False, "Add a small MLP over each (EMS, item) pair (embeddings and fit geometry) to the bilinear "
       "policy logits; False is the blog's bilinear head.")
+  value_pooling: str = _field(
+      "mean", "How the value head pools the EMS and item embeddings: mean over the present tokens, or "
+      "sum (Jumanji's critic; under the value's sigmoid it can start saturated, at 0 or 1 for every "
+      "state, and stay there at model size 64: docs/screening.md).")
 
   # Evaluation, checkpoints, outputs.
   eval_interval: int = _field(10, "Evaluate every this many iterations (and at the end).")
@@ -227,6 +234,8 @@ def validate(config: Config) -> None:
           f"--rotations={config.rotations!r} is not one of {', '.join(ROTATIONS)}")
   require(config.generator in GENERATORS,
           f"--generator={config.generator!r} is not one of {', '.join(GENERATORS)}")
+  require(config.value_pooling in VALUE_POOLINGS,
+          f"--value_pooling={config.value_pooling!r} is not one of {', '.join(VALUE_POOLINGS)}")
   require(config.pack_policy in PACK_POLICIES,
           f"--pack_policy={config.pack_policy!r} is not one of {', '.join(PACK_POLICIES)}")
   require(config.mode != "pack" or config.csv_path, "--mode=pack needs --csv_path=CONTAINER.csv")

@@ -22,6 +22,7 @@ from purepi.errors import UsageError
     ({"gae_lambda": -0.5}, "--gae_lambda must be in [0, 1], got -0.5"),
     ({"clip_eps": 0.0}, "--clip_eps must be > 0, got 0.0"),
     ({"entropy_coef": -1.0}, "--entropy_coef must be >= 0, got -1.0"),
+    ({"value_pooling": "max"}, "--value_pooling='max' is not one of mean, sum"),
 ])
 def test_validate_names_the_bad_flag(overrides, fragment):
   config = config_lib.Config(**overrides)

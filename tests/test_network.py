@@ -11,7 +11,7 @@ from purepi.policies.rollout import rollout, unflatten_action
 from purepi.config import Config
 from purepi.env import EMS, Item, Observation
 from purepi.networks import make_network
-from purepi.networks.transformer import pair_features
+from purepi.networks.transformer import pool_tokens, pair_features
 
 TINY = Config(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_heads=2,
               key_size=4, mlp_units=(8,))
@@ -137,3 +137,30 @@ def test_pair_features_of_each_orientation_are_those_of_the_item_so_turned():
     as_listed = rotated._replace(items=Item(*(length[:, orientation] for length in turned)),
                                  action_mask=rotated.action_mask[..., orientation])
     np.testing.assert_allclose(features[:, :, orientation], pair_features(as_listed), rtol=1e-6)
+
+
+def test_mean_pooling_is_the_mean_of_the_present_tokens():
+  tokens = jnp.arange(12.0).reshape(1, 3, 4)
+  present = jnp.array([[True, False, True]])
+  np.testing.assert_allclose(pool_tokens(tokens, present, "mean"), [[4.0, 5.0, 6.0, 7.0]])
+  np.testing.assert_allclose(pool_tokens(tokens, present, "sum"), [[8.0, 10.0, 12.0, 14.0]])
+  np.testing.assert_allclose(pool_tokens(tokens, jnp.zeros_like(present), "mean"), [[0.0] * 4])
+
+
+def test_mean_pooling_keeps_the_initial_value_out_of_saturation():
+  """At BinPack-v2's size (40 EMSs, 20 items) a sum-pooled value head can start with its sigmoid
+  at 0 or 1 for every state (almost no gradient); a mean-pooled one starts in range at every
+  width and initialisation tried here."""
+  env = make_env(Config())
+  _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 8))
+  saturated = {}
+  for pooling in ("sum", "mean"):
+    for key_size in (8, 16):  # model sizes 32 (distill.flags) and 64 (Config's default)
+      network = make_network(dataclasses.replace(
+          Config(), key_size=key_size, mlp_units=(2 * 4 * key_size,) * 2, value_pooling=pooling))
+      for seed in range(3):
+        params = network.init(jax.random.PRNGKey(seed), timestep.observation)
+        _, value = jax.jit(network.apply)(params, timestep.observation)
+        saturated[pooling, key_size, seed] = bool(np.any((value < 0.01) | (value > 0.99)))
+  assert not any(flag for (pooling, _, _), flag in saturated.items() if pooling == "mean"), saturated
+  assert any(flag for (pooling, _, _), flag in saturated.items() if pooling == "sum"), saturated

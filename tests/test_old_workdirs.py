@@ -10,7 +10,8 @@ change), one iteration of a tiny configuration:
 
 Settings added to `Config` since then take their defaults when such a
 config.json is read, so these defaults must keep the old behaviour, or take
-the value of the setting the workdir used in their place (`ADDED_FIELDS`).
+the value of the setting the workdir used in their place (`ADDED_FIELDS`), or
+the one value every workdir before them ran with (`FORMER_VALUES`).
 """
 import dataclasses
 import json
@@ -33,6 +34,11 @@ def test_an_old_workdir_evaluates_with_the_search_it_was_evaluated_with():
   assert "eval_max_num_considered_actions" not in json.loads((OLD_WORKDIR / "config.json").read_text())
   stored = workdir_lib.load_config(OLD_WORKDIR / "config.json")
   assert stored.eval_max_num_considered_actions == stored.max_num_considered_actions == 2
+
+
+def test_an_old_workdir_keeps_its_sum_pooled_value_head():
+  assert "value_pooling" not in json.loads((OLD_WORKDIR / "config.json").read_text())
+  assert workdir_lib.load_config(OLD_WORKDIR / "config.json").value_pooling == "sum"
 
 
 def test_an_old_workdir_resumes_where_it_stopped(tmp_path, capsys):

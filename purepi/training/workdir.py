@@ -109,7 +109,8 @@ def load_config(path: Path) -> config_lib.Config:
   """The `Config` stored in a workdir's config.json.
 
   Settings retired since it was written are dropped; settings added since take
-  the value of the setting the workdir used in their place (`ADDED_FIELDS`).
+  the value of the setting the workdir used in their place (`ADDED_FIELDS`),
+  or the one value every workdir before them ran with (`FORMER_VALUES`).
 
   A config.json that is not valid JSON, or that names a setting purepi does
   not know, is a UsageError naming the file.
@@ -120,6 +121,8 @@ def load_config(path: Path) -> config_lib.Config:
   for name, used_before in config_lib.ADDED_FIELDS.items():
     if name not in values and used_before in values:
       values[name] = values[used_before]
+  for name, former_value in config_lib.FORMER_VALUES.items():
+    values.setdefault(name, former_value)
   known = {field.name for field in dataclasses.fields(config_lib.Config)}
   unknown = sorted(set(values) - known)
   if unknown:
