@@ -158,9 +158,10 @@ def test_mean_pooling_keeps_the_initial_value_out_of_saturation():
     for key_size in (8, 16):  # model sizes 32 (distill.flags) and 64 (Config's default)
       network = make_network(dataclasses.replace(
           Config(), key_size=key_size, mlp_units=(2 * 4 * key_size,) * 2, value_pooling=pooling))
+      apply = jax.jit(network.apply)  # compiled once per network, not once per initialisation
       for seed in range(3):
         params = network.init(jax.random.PRNGKey(seed), timestep.observation)
-        _, value = jax.jit(network.apply)(params, timestep.observation)
+        _, value = apply(params, timestep.observation)
         saturated[pooling, key_size, seed] = bool(np.any((value < 0.01) | (value > 0.99)))
   assert not any(flag for (pooling, _, _), flag in saturated.items() if pooling == "mean"), saturated
   assert any(flag for (pooling, _, _), flag in saturated.items() if pooling == "sum"), saturated
