@@ -29,7 +29,7 @@ RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_re
 # trainer's settings: they neither block its resumption nor tell its runs apart.
 TRAINER_ONLY_SETTINGS = {
     "distill": ("num_simulations", "max_num_considered_actions", "gumbel_scale", "policy_target",
-                "value_loss_weight", "replay_iterations"),
+                "value_loss_weight", "replay_iterations", "greedy_rollout_fraction"),
     "ppo": ("gae_lambda", "clip_eps", "value_clip_eps", "entropy_coef", "value_coef"),
 }
 # Settings earlier versions wrote into config.json that no longer exist; reading an old workdir drops them.
@@ -102,6 +102,10 @@ class Config:
       0.1, "c_scale of Gumbel MuZero's sigma(q) = (50 + max N) * c_scale * q, in training, evaluation "
       "and packing searches: how far completed Q moves the improved policy from the prior (mctx's "
       "default 0.1; the paper's 1.0).")
+  greedy_rollout_fraction: float = _field(
+      0.0, "distill: fraction of each iteration's training episodes that act by the network's greedy "
+      "action instead of the search's; the search still gives the policy target of every state they "
+      "reach (DAgger: the network also learns on the states its own policy visits).")
   policy_target: str = _field(
       "improved", "distill: improved = Gumbel MuZero's softmax(prior logits + sigma(completed Q)); "
       "visits = root visit counts of MuZero search (PUCT, Dirichlet root noise), the AlphaZero / "
@@ -172,6 +176,7 @@ FLOAT_RANGES = (
     ("max_grad_norm", 0.0, math.inf, False),
     ("value_loss_weight", 0.0, math.inf, True),
     ("gumbel_scale", 0.0, math.inf, True),
+    ("greedy_rollout_fraction", 0.0, 1.0, True),
     ("eval_gumbel_scale", 0.0, math.inf, True),
     ("search_value_scale", 0.0, math.inf, False),
     ("discount", 0.0, 1.0, True),

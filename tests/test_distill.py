@@ -17,6 +17,8 @@ from purepi.training import workdir as workdir_lib
 from purepi.config import Config
 from purepi.errors import UsageError
 from purepi.networks import make_network
+from purepi.policies import search_policy
+from purepi.policies.rollout import rollout, unflatten_action
 from tests.trainer_runs import (TIMING_KEYS, run_and_read_metrics, straight_and_resumed,
                                  without_timings)
 
@@ -127,6 +129,37 @@ def test_update_without_valid_steps_changes_nothing(minibatch_setup):
   new_state, _ = jax.pmap(train_step, axis_name=device_lib.AXIS_NAME, devices=devices)(
       device_lib.replicate(state, devices), jax.tree.map(lambda leaf: leaf[None], padding_only))
   jax.tree.map(np.testing.assert_array_equal, device_lib.unreplicate(new_state), state)
+
+
+def test_greedy_episodes_act_by_the_network_and_keep_the_search_target():
+  env = make_env(TINY)
+  network = make_network(TINY)
+  batch = 4
+  state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), batch))
+  params = network.init(jax.random.PRNGKey(1), timestep.observation)
+  searched = search_policy.make_search_policy(env, network, params, num_simulations=2,
+                                              max_num_considered_actions=2)
+  acts_greedily = jnp.array([True, False, True, False])
+  mixed = distill.act_greedily_in(
+      searched, search_policy.make_greedy_policy(env, network, params), acts_greedily)
+  play = jax.jit(lambda policy_fn: rollout(env, policy_fn, jax.random.PRNGKey(2), state, timestep,
+                                           TINY.max_num_items)[2], static_argnums=0)
+  mixed_steps, searched_steps = play(mixed), play(searched)
+
+  logits, _ = jax.vmap(network.apply, in_axes=(None, 0))(params, mixed_steps.observation)
+  greedy_actions = unflatten_action(jnp.argmax(logits, axis=-1), env.action_grid_shape)
+  valid = np.asarray(mixed_steps.valid)
+  for episode in (0, 2):  # every step the network's most likely action
+    np.testing.assert_array_equal(mixed_steps.action[valid[:, episode], episode],
+                                  greedy_actions[valid[:, episode], episode])
+  for episode in (1, 3):  # the search's episodes are the pure search's, step for step
+    np.testing.assert_array_equal(mixed_steps.action[:, episode], searched_steps.action[:, episode])
+  # Every state, the greedy episodes' too, carries a search target: a distribution over valid actions.
+  weights = np.asarray(mixed_steps.policy_extras["action_weights"])[valid]
+  invalid = ~np.asarray(mixed_steps.observation.action_mask).reshape(valid.shape + (-1,))[valid]
+  np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+  assert np.all(weights[invalid] == 0)
+  assert not np.array_equal(mixed_steps.action[:, 0], searched_steps.action[:, 0])
 
 
 def _run(workdir, **overrides):

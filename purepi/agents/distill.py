@@ -17,6 +17,11 @@ One iteration, on every device at once (`jax.pmap`, gradients averaged with
        + value_loss_weight * (network value - return)^2
      over its valid steps, with Adam and global-norm clipping.
 
+With `greedy_rollout_fraction` f > 0, the first f of each device's episodes
+act by the network's greedy action instead of the search's, while the search
+still labels every state they reach (DAgger): the network is then also taught
+on the states its own greedy policy visits, where it is evaluated.
+
 `--policy_target=visits` swaps step 1's search for MuZero's (PUCT, Dirichlet
 root noise) and its target for the root visit counts, the AlphaZero / Expert
 Iteration target, for the ablation the blog discusses.
@@ -35,7 +40,7 @@ import optax
 
 from purepi.devices import AXIS_NAME
 from purepi.policies.rollout import rollout
-from purepi.policies.search_policy import make_search_policy
+from purepi.policies.search_policy import make_greedy_policy, make_search_policy
 from purepi.training import replay
 from purepi.training.algorithm import (Algorithm, TrainState, apply_gradients, batch_layout,
                                        init_train_state, make_optimizer, train_on_batch)
@@ -114,6 +119,18 @@ def make_train_step(network, optimizer, value_loss_weight: float):
   return train_step
 
 
+def act_greedily_in(search_policy, greedy_policy, acts_greedily):
+  """A `PolicyFn` that keeps `search_policy`'s extras (its policy target) for every episode but
+  takes `greedy_policy`'s action in the episodes where `acts_greedily` `[B]` is True."""
+
+  def policy_fn(key, state, timestep):
+    search_action, extras = search_policy(key, state, timestep)
+    greedy_action, _ = greedy_policy(key, state, timestep)
+    return jnp.where(acts_greedily[:, None], greedy_action, search_action), extras
+
+  return policy_fn
+
+
 def batch_shape(env, layout) -> DistillationBatch:
   """Shapes and dtypes of one device's `DistillationBatch` (`[T, B, ...]`)."""
   _, timestep = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
@@ -133,6 +150,7 @@ def make_algorithm(config, env, network) -> Algorithm:
   train_step = make_train_step(network, optimizer, config.value_loss_weight)
 
   use_replay = config.replay_iterations > 1
+  num_greedy_episodes = round(config.greedy_rollout_fraction * layout.episodes_per_device)
 
   def init(key):
     train_state = init_train_state(env, network, optimizer, key)
@@ -149,6 +167,10 @@ def make_algorithm(config, env, network) -> Algorithm:
         max_num_considered_actions=config.max_num_considered_actions,
         gumbel_scale=config.gumbel_scale, discount=config.discount,
         policy_target=config.policy_target, value_scale=config.search_value_scale)
+    if num_greedy_episodes:
+      acts_greedily = jnp.arange(layout.episodes_per_device) < num_greedy_episodes
+      policy_fn = act_greedily_in(
+          policy_fn, make_greedy_policy(env, network, train_state.params), acts_greedily)
     _, _, transitions = rollout(env, policy_fn, search_key, state, timestep, layout.num_steps)
     valid = transitions.valid
     returns = monte_carlo_returns(transitions.reward, transitions.discount, valid, config.discount)
