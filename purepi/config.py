@@ -29,14 +29,15 @@ RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_re
 # trainer's settings: they neither block its resumption nor tell its runs apart.
 TRAINER_ONLY_SETTINGS = {
     "distill": ("num_simulations", "max_num_considered_actions", "gumbel_scale", "policy_target",
-                "value_loss_weight", "replay_iterations", "greedy_rollout_fraction"),
+                "value_loss_weight", "replay_iterations", "greedy_rollout_fraction", "search_value_scale"),
     "ppo": ("gae_lambda", "clip_eps", "value_clip_eps", "entropy_coef", "value_coef"),
 }
 # Settings earlier versions wrote into config.json that no longer exist; reading an old workdir drops them.
 RETIRED_FIELDS = ("num_episodes",)  # --mode=baselines now plays the held-out instances (eval_num_episodes)
 # Settings added since earlier versions wrote config.json, each with the setting an older workdir
 # used in its place: reading such a workdir copies that value, so it is evaluated as before.
-ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions"}
+ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions",
+                "eval_search_value_scale": "search_value_scale"}
 # Settings added since, whose every older workdir ran with one value (not the new default).
 FORMER_VALUES = {"value_pooling": "sum"}
 
@@ -99,9 +100,9 @@ class Config:
       16, "Gumbel-Top-k: actions considered at the root of the training searches (distill).")
   gumbel_scale: float = _field(1.0, "Scale of the root Gumbel noise (0 = deterministic).")
   search_value_scale: float = _field(
-      0.1, "c_scale of Gumbel MuZero's sigma(q) = (50 + max N) * c_scale * q, in training, evaluation "
-      "and packing searches: how far completed Q moves the improved policy from the prior (mctx's "
-      "default 0.1; the paper's 1.0).")
+      0.1, "distill: c_scale of Gumbel MuZero's sigma(q) = (50 + max N) * c_scale * q in the training "
+      "searches: how far completed Q moves the improved policy (the target) from the prior (mctx's "
+      "default 0.1; the paper's 1.0). The evaluation's search has --eval_search_value_scale.")
   greedy_rollout_fraction: float = _field(
       0.0, "distill: fraction of each iteration's training episodes that act by the network's greedy "
       "action instead of the search's; the search still gives the policy target of every state they "
@@ -144,6 +145,9 @@ class Config:
       16, "Gumbel-Top-k actions considered at the root of the search evaluation (and of --mode=pack): "
       "part of the evaluation protocol, the same for every method compared.")
   eval_gumbel_scale: float = _field(0.0, "Root Gumbel noise of the search evaluation (0: the search's own choice, no noise).")
+  eval_search_value_scale: float = _field(
+      0.1, "c_scale of the search evaluation (and of --mode=pack): part of the evaluation protocol, "
+      "the same for every method compared, whatever --search_value_scale a run trained with.")
   num_renders: int = _field(4, "Greedy-packed held-out instances rendered at the end.")
   checkpoint: str = _field("", "inspect/render/eval: workdir or checkpoint to load (empty: untrained).")
   tree_out: str = _field("", "inspect: write the search tree as Graphviz dot to this path.")
@@ -179,6 +183,7 @@ FLOAT_RANGES = (
     ("greedy_rollout_fraction", 0.0, 1.0, True),
     ("eval_gumbel_scale", 0.0, math.inf, True),
     ("search_value_scale", 0.0, math.inf, False),
+    ("eval_search_value_scale", 0.0, math.inf, False),
     ("discount", 0.0, 1.0, True),
     ("min_support", 0.0, 1.0, True),
     ("gae_lambda", 0.0, 1.0, True),

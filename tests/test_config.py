@@ -24,6 +24,7 @@ from purepi.errors import UsageError
     ({"entropy_coef": -1.0}, "--entropy_coef must be >= 0, got -1.0"),
     ({"value_pooling": "max"}, "--value_pooling='max' is not one of mean, sum"),
     ({"greedy_rollout_fraction": 1.5}, "--greedy_rollout_fraction must be in [0, 1], got 1.5"),
+    ({"eval_search_value_scale": 0.0}, "--eval_search_value_scale must be > 0, got 0.0"),
 ])
 def test_validate_names_the_bad_flag(overrides, fragment):
   config = config_lib.Config(**overrides)

@@ -268,7 +268,8 @@ def test_resuming_ignores_the_settings_of_the_other_trainer():
   from purepi.training.workdir import check_resumable
   ppo = dataclasses.replace(TINY, mode="ppo", num_simulations=8, clip_eps=0.2)
   check_resumable(ppo, dataclasses.replace(ppo, num_simulations=16, value_loss_weight=10.0,
-                                           replay_iterations=4, max_num_considered_actions=8))
+                                           replay_iterations=4, max_num_considered_actions=8,
+                                           search_value_scale=0.03))
   with pytest.raises(UsageError, match=r"--eval_max_num_considered_actions: 2 stored, 4 now"):
     check_resumable(dataclasses.replace(ppo, eval_max_num_considered_actions=2),
                     dataclasses.replace(ppo, eval_max_num_considered_actions=4))

@@ -36,6 +36,16 @@ def test_an_old_workdir_evaluates_with_the_search_it_was_evaluated_with():
   assert stored.eval_max_num_considered_actions == stored.max_num_considered_actions == 2
 
 
+def test_a_workdir_from_before_the_evaluation_value_scale_evaluates_with_its_training_value_scale(tmp_path):
+  """Until --eval_search_value_scale existed, --search_value_scale set the evaluation's c_scale too."""
+  values = json.loads((OLD_WORKDIR / "config.json").read_text())
+  assert "eval_search_value_scale" not in values
+  path = tmp_path / "config.json"
+  path.write_text(json.dumps(dict(values, search_value_scale=0.5)))
+  assert workdir_lib.load_config(path).eval_search_value_scale == 0.5
+  assert workdir_lib.load_config(OLD_WORKDIR / "config.json").eval_search_value_scale == 0.1
+
+
 def test_an_old_workdir_keeps_its_sum_pooled_value_head():
   assert "value_pooling" not in json.loads((OLD_WORKDIR / "config.json").read_text())
   assert workdir_lib.load_config(OLD_WORKDIR / "config.json").value_pooling == "sum"

@@ -66,23 +66,24 @@ def test_chunked_evaluation_keeps_the_held_out_order(monkeypatch):
   np.testing.assert_allclose(greedy.utilization, np.asarray(direct.utilization), rtol=1e-6)
 
 
-def test_the_search_evaluation_considers_its_own_number_of_actions(monkeypatch):
-  """The evaluation protocol, not the training search, sets the evaluation's Gumbel-Top-k."""
-  considered = []
+def test_the_search_evaluation_has_its_own_considered_actions_and_value_scale(monkeypatch):
+  """The evaluation protocol, not the training search, sets the evaluation's Gumbel-Top-k and c_scale."""
+  settings = []
   make_search_policy = evaluator_lib.make_search_policy
 
   def recording(*args, **kwargs):
-    considered.append(kwargs["max_num_considered_actions"])
+    settings.append((kwargs["max_num_considered_actions"], kwargs["value_scale"]))
     return make_search_policy(*args, **kwargs)
 
   monkeypatch.setattr(evaluator_lib, "make_search_policy", recording)
-  config = dataclasses.replace(TINY, max_num_considered_actions=2, eval_max_num_considered_actions=1)
+  config = dataclasses.replace(TINY, max_num_considered_actions=2, eval_max_num_considered_actions=1,
+                               search_value_scale=0.03, eval_search_value_scale=0.2)
   env, network = make_env(config), make_network(config)
   devices = jax.local_devices()
   evaluator = evaluator_lib.Evaluator(config, env, network, devices)
   params = network.init(jax.random.PRNGKey(0), jax.vmap(env.reset)(evaluator.instance_keys[:1])[1].observation)
   search = evaluator.outcomes(replicate(params, devices))["search"]
-  assert considered == [1] and search.utilization.shape == (config.eval_num_episodes,)
+  assert settings == [(1, 0.2)] and search.utilization.shape == (config.eval_num_episodes,)
 
 
 def test_number_of_chunks():

@@ -42,7 +42,7 @@ from purepi.training.workdir import prepare_workdir, write_json
 
 # Settings of this call that replace the trained run's: what to pack, how, and where to write.
 PACK_SETTINGS = ("csv_path", "container_dims", "pack_policy", "eval_num_simulations",
-                 "eval_gumbel_scale", "seed", "workdir", "progress", "min_support")
+                 "eval_gumbel_scale", "eval_search_value_scale", "seed", "workdir", "progress", "min_support")
 
 
 def packing_policy(config, env, network, params):

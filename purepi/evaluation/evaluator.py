@@ -29,12 +29,13 @@ def num_chunks(episodes_per_device: int) -> int:
 
 def make_evaluation_search_policy(config, env, network, params):
   """The search of the evaluation protocol: `eval_num_simulations` over
-  `eval_max_num_considered_actions`, root noise `eval_gumbel_scale`."""
+  `eval_max_num_considered_actions`, root noise `eval_gumbel_scale`, c_scale
+  `eval_search_value_scale`."""
   return make_search_policy(
       env, network, params, num_simulations=config.eval_num_simulations,
       max_num_considered_actions=config.eval_max_num_considered_actions,
       gumbel_scale=config.eval_gumbel_scale, discount=config.discount,
-      value_scale=config.search_value_scale)
+      value_scale=config.eval_search_value_scale)
 
 
 class Evaluator:
