@@ -139,12 +139,13 @@ def test_greedy_episodes_act_by_the_network_and_keep_the_search_target():
   params = network.init(jax.random.PRNGKey(1), timestep.observation)
   searched = search_policy.make_search_policy(env, network, params, num_simulations=2,
                                               max_num_considered_actions=2)
-  acts_greedily = jnp.array([True, False, True, False])
-  mixed = distill.act_greedily_in(
-      searched, search_policy.make_greedy_policy(env, network, params), acts_greedily)
-  play = jax.jit(lambda policy_fn: rollout(env, policy_fn, jax.random.PRNGKey(2), state, timestep,
-                                           TINY.max_num_items)[2], static_argnums=0)
-  mixed_steps, searched_steps = play(mixed), play(searched)
+  greedy = search_policy.make_greedy_policy(env, network, params)
+  # One program for both runs (compiled once): with no greedy episode the mixed policy is the search.
+  play = jax.jit(lambda acts_greedily: rollout(
+      env, distill.act_greedily_in(searched, greedy, acts_greedily), jax.random.PRNGKey(2), state,
+      timestep, TINY.max_num_items)[2])
+  mixed_steps = play(jnp.array([True, False, True, False]))
+  searched_steps = play(jnp.zeros(batch, bool))
 
   logits, _ = jax.vmap(network.apply, in_axes=(None, 0))(params, mixed_steps.observation)
   greedy_actions = unflatten_action(jnp.argmax(logits, axis=-1), env.action_grid_shape)

@@ -252,8 +252,10 @@ def test_pmap_update_over_two_devices_equals_one_device(tiny_setup):
 
   state_one, metrics_one = run_on(devices[:1])
   state_two, metrics_two = run_on(devices)
+  # approx_kl is 0 up to rounding at the first step (the ratio is 1): both values are float32
+  # noise of the log-probabilities, a few 1e-7 each, whose sign differs between machines.
   for name in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
-    np.testing.assert_allclose(metrics_two[name], metrics_one[name], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(metrics_two[name], metrics_one[name], rtol=1e-5, atol=1e-6)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                state_two.params, state_one.params)
   changed = jax.tree.map(lambda a, b: bool(np.any(a != b)), state_one.params, state.params)
