@@ -28,8 +28,7 @@ def _load_for_evaluation(config):
   params, run_config = load_params(config.checkpoint or config.workdir)
   evaluation_fields = ("eval_num_episodes", "eval_seed", "eval_num_simulations",
                        "eval_max_num_considered_actions", "eval_gumbel_scale", "eval_search_value_scale",
-                       "num_renders",
-                       "workdir", "progress", "csv_path", "min_support")
+                       "num_renders", "workdir", "progress", "csv_path", "min_support")
   run_config = dataclasses.replace(
       run_config, **{name: getattr(config, name) for name in evaluation_fields})
   return run_config, make_env(run_config), make_network(run_config), params
