@@ -27,15 +27,36 @@ def test_a_flag_file_line_that_is_no_config_field_is_refused(tmp_path):
     app.parse_config([f"--flagfile={flag_file}"])
 
 
-def test_the_paper_overlay_trains_one_iteration_with_its_network_and_search(tmp_path):
-  """paper.flags' network, search and schedule, run for real with the batches cut to a CPU's size."""
+def test_the_paper_overlay_trains_one_iteration_with_its_network_and_search():
+  """paper.flags' network, search and schedule: one collection and one update, run for real as
+  run.py runs them (the distillation trainer's programs under pmap over every device), with the
+  batches cut to a CPU's size. The evaluation and the checkpoints are the same code at every size
+  and are run end to end by the tiny runs of the other test files."""
+  import jax
+  import numpy as np
   from purepi.cli import train
-  config = app.parse_config([
-      "--flagfile=distill.flags", "--flagfile=paper.flags", f"--workdir={tmp_path / 'paper'}",
-      "--num_iterations=1", "--rollout_batch_size=2", "--training_batch_size=8",
-      "--eval_num_episodes=2", "--num_renders=0", "--progress=false"])
-  records = train.main(config)
-  assert [record["iteration"] for record in records] == [1]
-  assert records[0]["search_decisions"] > 0
-  for name in ("loss", "eval_greedy_utilization", "eval_search_utilization"):
-    assert 0 <= records[0][name] < float("inf"), name
+  from purepi.devices import AXIS_NAME, all_devices, per_device_keys, replicate, unreplicate
+  from purepi.evaluation.protocol import make_env
+  from purepi.networks import make_network
+  config = app.parse_config(["--flagfile=distill.flags", "--flagfile=paper.flags",
+                             "--rollout_batch_size=2", "--training_batch_size=8"])
+  devices = all_devices()
+  env, network = make_env(config), make_network(config)
+  algorithm = train.ALGORITHMS["distill"](config, env, network)
+  collect = jax.pmap(algorithm.collect, axis_name=AXIS_NAME, devices=devices)
+  update = jax.pmap(algorithm.update, axis_name=AXIS_NAME, devices=devices)
+  initial = replicate(algorithm.init(jax.random.PRNGKey(0)), devices)
+  batch, collected = collect(initial, per_device_keys(jax.random.PRNGKey(1), devices))
+  trained, learned = update(initial, batch, per_device_keys(jax.random.PRNGKey(2), devices))
+  collected, learned = unreplicate(collected), unreplicate(learned)
+
+  params = unreplicate(initial).params["params"]
+  assert sum(name.startswith("ems_self_attention_") for name in params) == config.num_layers == 4
+  assert params["ems_embedding"]["kernel"].shape == (6, config.num_heads * config.key_size) == (6, 128)
+  # Every searched decision has a target over the 800 actions; both losses are finite.
+  assert batch.action_weights.shape[-1] == config.obs_num_ems * config.max_num_items
+  assert int(collected["search_decisions"]) == int(np.sum(batch.valid)) > 0
+  for name in ("loss", "policy_loss", "value_loss"):
+    assert np.isfinite(learned[name]), name
+  before, after = jax.tree.leaves(unreplicate(initial).params), jax.tree.leaves(unreplicate(trained).params)
+  assert any(not np.array_equal(old, new) for old, new in zip(before, after))
