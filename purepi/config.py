@@ -162,7 +162,11 @@ class Config:
       "noise) or greedy (the network alone).")
   progress: bool = _field(True, "Show progress bars.")
 
-  # Several processes (README, "More than one machine"); batch sizes above are global.
+  # Devices and processes (README, "More than one machine"); batch sizes above are global.
+  num_cpu_devices: int = _field(
+      0, "Devices JAX makes of this machine's CPU cores, each playing an equal share of every batch "
+      "on its own core under pmap (0: JAX's default, one, or XLA_FLAGS' "
+      "--xla_force_host_platform_device_count). Not read where JAX runs on an accelerator.")
   coordinator_address: str = _field(
       "", "distill/ppo across processes: HOST:PORT of process 0, the same in every process; 'auto' "
       "lets JAX detect the cluster (SLURM, Open MPI, Kubernetes, TPU pods); empty: one process.")
@@ -252,6 +256,7 @@ def validate(config: Config) -> None:
   require(all(units > 0 for units in config.mlp_units),
           f"--mlp_units must be positive integers, got {','.join(map(str, config.mlp_units))}")
   require(config.mode != "compare" or config.workdirs, "--mode=compare needs --workdirs=DIR[,DIR...]")
+  require(config.num_cpu_devices >= 0, f"--num_cpu_devices must be >= 0, got {config.num_cpu_devices}")
   require(config.num_processes >= 1, f"--num_processes must be positive, got {config.num_processes}")
   require(0 <= config.process_id < config.num_processes,
           f"--process_id={config.process_id} must be in 0..{config.num_processes - 1} "

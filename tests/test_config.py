@@ -25,6 +25,7 @@ from purepi.errors import UsageError
     ({"value_pooling": "max"}, "--value_pooling='max' is not one of mean, sum"),
     ({"greedy_rollout_fraction": 1.5}, "--greedy_rollout_fraction must be in [0, 1], got 1.5"),
     ({"eval_search_value_scale": 0.0}, "--eval_search_value_scale must be > 0, got 0.0"),
+    ({"num_cpu_devices": -1}, "--num_cpu_devices must be >= 0, got -1"),
 ])
 def test_validate_names_the_bad_flag(overrides, fragment):
   config = config_lib.Config(**overrides)
@@ -48,3 +49,18 @@ def test_run_py_exits_2_with_one_line_error(argument):
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def test_num_cpu_devices_overrides_the_xla_flag(subprocess_environment, tmp_path):
+  """One device by XLA_FLAGS, two by the flag: the run splits its batches over two.
+
+  A rollout batch of 3 episodes does not split over two devices, so the run
+  stops at that check, before compiling anything.
+  """
+  environment = dict(subprocess_environment, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  result = subprocess.run([sys.executable, "run.py", "--mode=distill", "--num_cpu_devices=2",
+                           "--rollout_batch_size=3", "--training_batch_size=8",
+                           f"--workdir={tmp_path / 'run'}"],
+                          capture_output=True, text=True, env=environment)
+  assert result.returncode == 2
+  assert "--rollout_batch_size=3 is not divisible by the 2 devices" in result.stderr

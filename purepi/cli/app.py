@@ -94,6 +94,7 @@ def main(argv):
   quiet_logging()
   try:
     # Before the mode's modules load: some of them touch JAX's backend on import.
+    _make_cpu_devices(config)
     _join_processes(config)
     module_name, function_name = ENTRY_POINTS[config.mode].split(":")
     entry = getattr(importlib.import_module(module_name), function_name)
@@ -105,6 +106,17 @@ def main(argv):
   except Interrupted as error:
     print(str(error), file=sys.stderr)
     sys.exit(error.exit_status)
+
+
+def _make_cpu_devices(config):
+  """`--num_cpu_devices`: how many devices JAX makes of the CPU cores (before its backend starts)."""
+  if config.num_cpu_devices:
+    import jax
+    try:
+      jax.config.update("jax_num_cpu_devices", config.num_cpu_devices)
+    except RuntimeError:
+      raise UsageError(f"--num_cpu_devices={config.num_cpu_devices} came after JAX had started with "
+                       f"{jax.local_device_count()} device(s); it must be set before") from None
 
 
 def _join_processes(config):
