@@ -112,11 +112,7 @@ def _make_cpu_devices(config):
   """`--num_cpu_devices`: how many devices JAX makes of the CPU cores (before its backend starts)."""
   if config.num_cpu_devices:
     import jax
-    try:
-      jax.config.update("jax_num_cpu_devices", config.num_cpu_devices)
-    except RuntimeError:
-      raise UsageError(f"--num_cpu_devices={config.num_cpu_devices} came after JAX had started with "
-                       f"{jax.local_device_count()} device(s); it must be set before") from None
+    jax.config.update("jax_num_cpu_devices", config.num_cpu_devices)
 
 
 def _join_processes(config):
