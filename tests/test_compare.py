@@ -68,6 +68,12 @@ def test_compare_writes_plot_and_table_with_one_row_per_method(tmp_path):
   # One seed: its value alone, the per-instance interval beside it.
   assert ppo_cells[:6] == ["ppo", "1", "0.8000", "0.0100", "0.8200", "0.0100"]
   assert "| tightest fit | 0.8700 ± 0.0050 | 12.0% | n/a |" in table
+  record = json.loads((out / "comparison.json").read_text())
+  distill_group, ppo_group = record["groups"]
+  assert (distill_group["label"], distill_group["seeds"]) == ("distill", 3)
+  assert distill_group["greedy"]["values"] == pytest.approx(values)
+  assert distill_group["greedy"]["t_interval"] == pytest.approx(t_interval)
+  assert ppo_group["workdirs"] == [workdirs[3]] and record["baselines"] == BASELINES
 
 
 def test_a_run_named_twice_counts_once_and_seed_directories_expand(tmp_path, monkeypatch):

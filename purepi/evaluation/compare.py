@@ -18,7 +18,9 @@ Writes into `--workdir`:
     the mean of the seeds' per-instance 95% intervals), the fraction of
     instances packed perfectly and the items placed (means over seeds),
     training wall-clock, env steps and collection decisions/s.
+  comparison.json: the same summaries with each seed's values, and the heuristics.
 """
+import json
 import os
 
 import numpy as np
@@ -106,11 +108,10 @@ def _shared_baselines(runs):
   return reference, agree
 
 
-def comparison_markdown(groups, baselines, baselines_agree):
-  """The comparison table (and the baselines) as Markdown."""
+def method_table_lines(groups, names=None):
+  """The per-group table of `comparison.md` as Markdown lines; `names` relabels groups."""
+  names = names or {}
   lines = [
-      "# Comparison",
-      "",
       "| method | seeds | greedy | ± per instance | search | ± per instance | perfect greedy / search "
       "| items greedy / search | training wall-clock (s) | env steps | decisions/s |",
       "|---|---:|---|---:|---|---:|---|---|---:|---:|---:|",
@@ -119,34 +120,55 @@ def comparison_markdown(groups, baselines, baselines_agree):
     row = summary_row(runs)
     greedy, search = row["greedy"], row["search"]
     lines.append(
-        f"| {label} | {row['seeds']} | {format_utilization(greedy)} | {greedy['instance_ci95']:.4f} "
-        f"| {format_utilization(search)} | {search['instance_ci95']:.4f} "
+        f"| {names.get(label, label)} | {row['seeds']} | {format_utilization(greedy)} "
+        f"| {greedy['instance_ci95']:.4f} | {format_utilization(search)} | {search['instance_ci95']:.4f} "
         f"| {_percent(greedy['perfect_fraction'])} / {_percent(search['perfect_fraction'])} "
         f"| {greedy['items_placed']:.2f} / {search['items_placed']:.2f} "
         f"| {row['wall_clock_s']:.0f} | {row['env_steps']:.0f} | {row['decisions_per_s']:.1f} |")
-  lines += [
-      "",
-      "Utilization: the last evaluation on the held-out instances. With several seeds, the mean over "
-      "seeds ± the half-width of its 95% Student-t interval over seeds; '± per instance' is the mean "
-      "of the seeds' 95% intervals over the instances. Perfect: the fraction of instances with every "
-      "item placed; items: the mean number placed (both means over seeds). Wall-clock and env steps: "
-      "mean over seeds at the last iteration. Decisions/s: median over iterations of collection "
-      "decisions/s, mean over seeds.",
-  ]
+  return lines
+
+
+TABLE_NOTE = (
+    "Utilization: the last evaluation on the held-out instances. With several seeds, the mean over "
+    "seeds ± the half-width of its 95% Student-t interval over seeds; '± per instance' is the mean "
+    "of the seeds' 95% intervals over the instances. Perfect: the fraction of instances with every "
+    "item placed; items: the mean number placed (both means over seeds). Wall-clock and env steps: "
+    "mean over seeds at the last iteration. Decisions/s: median over iterations of collection "
+    "decisions/s, mean over seeds.")
+
+
+def baseline_table_lines(baselines):
+  """The heuristics' table of `comparison.md` as Markdown lines."""
+  lines = ["| heuristic (same held-out instances) | utilization | perfect | items |", "|---|---|---|---|"]
+  for name, values in baselines.items():
+    items = values.get("items_placed")
+    lines.append(f"| {BASELINE_LABELS.get(name, name)} "
+                 f"| {values['mean']:.4f} ± {values.get('ci95', float('nan')):.4f} "
+                 f"| {_percent(values.get('perfect_fraction', float('nan')))} "
+                 f"| {'n/a' if items is None else f'{items:.2f}'} |")
+  return lines
+
+
+def comparison_markdown(groups, baselines, baselines_agree):
+  """The comparison table (and the baselines) as Markdown."""
+  lines = ["# Comparison", "", *method_table_lines(groups), "", TABLE_NOTE]
   if baselines:
-    lines += ["", "| heuristic (same held-out instances) | utilization | perfect | items |", "|---|---|---|---|"]
-    for name, values in baselines.items():
-      items = values.get("items_placed")
-      lines.append(f"| {BASELINE_LABELS.get(name, name)} "
-                   f"| {values['mean']:.4f} ± {values.get('ci95', float('nan')):.4f} "
-                   f"| {_percent(values.get('perfect_fraction', float('nan')))} "
-                   f"| {'n/a' if items is None else f'{items:.2f}'} |")
+    lines += ["", *baseline_table_lines(baselines)]
     if not baselines_agree:
       lines += ["", "Warning: the workdirs' baselines.json differ (different held-out "
                 "instances?); the first workdir's are shown."]
   lines += ["", "Workdirs:"] + [f"- {label}: {', '.join(run.workdir for run in runs)}"
                                 for label, runs in groups.items()]
   return "\n".join(lines) + "\n"
+
+
+def comparison_record(groups, baselines):
+  """`comparison.json`: each group's summary (`summary_row`) and workdirs, and the heuristics."""
+  return {
+      "groups": [{"label": label, "workdirs": [run.workdir for run in runs], **summary_row(runs)}
+                 for label, runs in groups.items()],
+      "baselines": baselines,
+  }
 
 
 def plot_comparison(groups, baselines, path):
@@ -201,15 +223,20 @@ def plot_comparison(groups, baselines, path):
   figure.savefig(path)
 
 
+def read_runs(workdirs, progress: bool = False):
+  """`(groups, baselines, baselines_agree)` of the runs that `workdirs` name (`runs.run_workdirs`)."""
+  runs = [Run(workdir) for workdir in tqdm(run_workdirs(workdirs), desc="reading runs", unit="run",
+                                           leave=False, disable=not progress, dynamic_ncols=True)]
+  baselines, baselines_agree = _shared_baselines(runs)
+  return group_runs(runs), baselines, baselines_agree
+
+
 def write_comparison(workdirs, directory, progress: bool = False):
-  """Writes comparison.png and comparison.md for `workdirs` into `directory`.
+  """Writes comparison.png, comparison.md and comparison.json for `workdirs` into `directory`.
 
   Returns `(markdown, plot_path, table_path)`.
   """
-  runs = [Run(workdir) for workdir in tqdm(run_workdirs(workdirs), desc="reading runs", unit="run",
-                                           leave=False, disable=not progress, dynamic_ncols=True)]
-  groups = group_runs(runs)
-  baselines, baselines_agree = _shared_baselines(runs)
+  groups, baselines, baselines_agree = read_runs(workdirs, progress)
   os.makedirs(directory, exist_ok=True)
   plot_path = os.path.join(directory, "comparison.png")
   table_path = os.path.join(directory, "comparison.md")
@@ -217,4 +244,7 @@ def write_comparison(workdirs, directory, progress: bool = False):
   markdown = comparison_markdown(groups, baselines, baselines_agree)
   with open(table_path, "w") as file:
     file.write(markdown)
+  with open(os.path.join(directory, "comparison.json"), "w") as file:
+    json.dump(comparison_record(groups, baselines), file, indent=1)
+    file.write("\n")
   return markdown, plot_path, table_path
