@@ -11,13 +11,12 @@ writing a module with `bench_<name>(args)` and an entry in `BENCHMARKS` (and
 its flags in `add_arguments`).
 """
 import argparse
+import importlib
 
-from third_party_parity.benchmarks.env import bench_env
-from third_party_parity.benchmarks.paper_scale import bench_paper_scale
-from third_party_parity.benchmarks.search import bench_search
-
-
-BENCHMARKS = {"env": bench_env, "search": bench_search, "paper_scale": bench_paper_scale}
+# name -> "module:function", imported only when that benchmark runs.
+BENCHMARKS = {"env": "third_party_parity.benchmarks.env:bench_env",
+              "search": "third_party_parity.benchmarks.search:bench_search",
+              "paper_scale": "third_party_parity.benchmarks.paper_scale:bench_paper_scale"}
 
 
 def add_arguments(parser):
@@ -28,12 +27,18 @@ def add_arguments(parser):
                       help="paper_scale: episodes per iteration (default: 1024, or 32 on a CPU)")
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def make_parser():
+  parser = argparse.ArgumentParser(prog="python -m third_party_parity.benchmarks", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
   add_arguments(parser)
-  args = parser.parse_args()
-  BENCHMARKS[args.benchmark](args)
+  return parser
+
+
+def main():
+  args = make_parser().parse_args()
+  module_name, function_name = BENCHMARKS[args.benchmark].split(":")
+  getattr(importlib.import_module(module_name), function_name)(args)
 
 
 if __name__ == "__main__":
