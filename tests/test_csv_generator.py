@@ -1,6 +1,7 @@
 """CSVGenerator: reading an instance from a CSV file, and clear errors on bad files."""
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import jax
@@ -52,6 +53,10 @@ def test_reads_items_and_pads_to_max_num_items(tmp_path):
     ((HEADER + "shape_1,1080,760,300,1\n").encode() + b"sh\xc3\x28pe,1,1,1,1\n", 3, "not UTF-8 text"),
     (HEADER + "shape_1,10\x0080,760,300,1\n", 2, "Length of 'shape_1' must be an integer, got '10\\x0080'"),
     (HEADER + "shape_1," + "9" * 200_000 + ",760,300,1\n", 2, "not a CSV row (field larger than field limit"),
+    (HEADER + "shape_1,1080,760,300,1\n,100,100,100,1\n", 3, "the item name is empty"),
+    (HEADER + "  ,100,100,100,1\n", 2, "the item name is empty"),
+    (HEADER + "sofa\x07,100,100,100,1\n", 2, "the item name 'sofa\\x07' holds a control character"),
+    (HEADER + "shape_1,1080,760,300,1\n" + HEADER, 3, "the header again (were two files joined?)"),
 ])
 def test_malformed_file_raises_naming_file_line_and_problem(tmp_path, text, line, problem):
   path = write(tmp_path, text)
@@ -88,14 +93,15 @@ ROW = st.lists(FIELD, min_size=0, max_size=7).map(",".join)
 
 @st.composite
 def csv_files(draw):
-  """Random bytes, or a header (right or wrong) and random rows, with or without a byte-order mark."""
+  """Random bytes, or a header (right or wrong) and random rows, with or without a byte-order mark;
+  names may be empty, blank or hold control characters, and the header may come again."""
   if draw(st.booleans()):
     return draw(st.binary(max_size=300))
   header = draw(st.sampled_from([HEADER.strip(), "Item_Name,Length,Width,Height", "a,b,c,d,e"]))
   rows = draw(st.lists(st.one_of(ROW, st.builds(
       lambda name, dims, quantity: f"{name},{dims[0]},{dims[1]},{dims[2]},{quantity}",
-      st.text(alphabet="abc_1", max_size=5), st.tuples(*[st.integers(1, 2500)] * 3),
-      st.integers(-2, 30))), max_size=6))
+      st.text(alphabet="abc_1 \t\x07", max_size=5), st.tuples(*[st.integers(1, 2500)] * 3),
+      st.integers(-2, 30)), st.just(HEADER.strip())), max_size=6))
   text = "\n".join([header] + rows) + draw(st.sampled_from(["", "\n", "\r\n"]))
   return (draw(st.sampled_from(["", "\ufeff"])) + text).encode("utf-8")
 
@@ -110,6 +116,8 @@ def test_any_file_gives_an_instance_or_a_usage_error(tmp_path_factory, content):
     message = str(error)
     assert message.startswith(path) and "\n" not in message
     return
+  assert all(name.strip() and all(unicodedata.category(c) != "Cc" for c in name)
+             for name in generator.item_names)
   state = generator(jax.random.PRNGKey(0))
   lengths = np.stack(state.items, -1)[np.asarray(state.items_mask)]
   assert len(lengths) >= 1 and np.all(lengths > 0)

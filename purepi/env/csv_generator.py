@@ -5,6 +5,7 @@ item type, lengths in millimetres; `CSVGenerator` always returns that instance.
 """
 import csv
 import os
+import unicodedata
 from typing import Optional, Tuple
 
 import chex
@@ -110,7 +111,13 @@ class CSVGenerator(Generator):
           continue
         if len(row) != len(CSV_COLUMNS):
           fail(f"expected {len(CSV_COLUMNS)} fields ({','.join(CSV_COLUMNS)}), got {len(row)}")
+        if [field.strip() for field in row] == list(CSV_COLUMNS):
+          fail("the header again (were two files joined?)")
         name, *numbers = row
+        if not name.strip():
+          fail("the item name is empty")
+        if any(unicodedata.category(character) == "Cc" for character in name):
+          fail(f"the item name {name!r} holds a control character")
         values = []
         for column, field in zip(CSV_COLUMNS[1:], numbers):
           try:
