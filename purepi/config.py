@@ -32,8 +32,9 @@ TRAINER_ONLY_SETTINGS = {
                 "value_loss_weight", "replay_iterations", "greedy_rollout_fraction", "search_value_scale"),
     "ppo": ("gae_lambda", "clip_eps", "value_clip_eps", "entropy_coef", "value_coef"),
 }
-# Settings earlier versions wrote into config.json that no longer exist; reading an old workdir drops them.
-RETIRED_FIELDS = ("num_episodes",)  # --mode=baselines now plays the held-out instances (eval_num_episodes)
+# Settings of earlier versions that no longer exist, each with the flag that does its work now:
+# reading an old workdir's config.json drops them, and the command line names the replacement.
+RETIRED_FIELDS = {"num_episodes": "eval_num_episodes"}  # --mode=baselines plays the held-out instances
 # Settings added since earlier versions wrote config.json, each with the setting an older workdir
 # used in its place: reading such a workdir copies that value, so it is evaluated as before.
 ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions",

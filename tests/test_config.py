@@ -64,3 +64,23 @@ def test_num_cpu_devices_overrides_the_xla_flag(subprocess_environment, tmp_path
                           capture_output=True, text=True, env=environment)
   assert result.returncode == 2
   assert "--rollout_batch_size=3 is not divisible by the 2 devices" in result.stderr
+
+
+@pytest.mark.parametrize("argument", ["--help", "--helpfull"])
+def test_help_prints_the_flags_and_exits_0(argument):
+  result = subprocess.run([sys.executable, "run.py", argument], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
+  assert "--flagfile" in result.stdout or "--eval_num_episodes" in result.stdout
+
+
+def test_a_retired_flag_names_its_replacement():
+  result = subprocess.run([sys.executable, "run.py", "--mode=baselines", "--num_episodes=8"],
+                          capture_output=True, text=True)
+  assert result.returncode == 2
+  assert result.stderr.strip() == "error: --num_episodes was retired: use --eval_num_episodes"
+
+
+def test_an_unknown_flag_still_exits_2_with_a_suggestion():
+  result = subprocess.run([sys.executable, "run.py", "--num_simulation=4"], capture_output=True, text=True)
+  assert result.returncode == 2
+  assert result.stderr.strip().startswith("error: Unknown command line flag 'num_simulation'")

@@ -11,6 +11,7 @@ one-line error and exit code 2 before anything is written (`purepi.errors`:
 a user's mistake exits 2, training that hit a NaN exits 3, a bug keeps its
 traceback). `run.py` at the repository root calls `run`.
 """
+import contextlib
 import dataclasses
 import importlib
 import sys
@@ -21,6 +22,8 @@ from absl import app, flags
 from purepi import config as config_lib
 from purepi.errors import Interrupted, NonFiniteError, UsageError
 
+# Modes that write into --workdir, which each holds for its whole life (one process at a time).
+WRITING_MODES = ("distill", "ppo", "render", "compare", "pack")
 # mode -> "module:function"; imported lazily so each mode loads only what it needs.
 ENTRY_POINTS = {
     "distill": "purepi.cli.train:main",
@@ -98,7 +101,8 @@ def main(argv):
     _join_processes(config)
     module_name, function_name = ENTRY_POINTS[config.mode].split(":")
     entry = getattr(importlib.import_module(module_name), function_name)
-    entry(config)
+    with _hold_workdir(config):
+      entry(config)
   except UsageError as error:
     _fail(str(error))
   except NonFiniteError as error:
@@ -122,17 +126,41 @@ def _join_processes(config):
     distributed.initialize(config)
 
 
+def _hold_workdir(config):
+  """The workdir's lock for a mode that writes into it, held by process 0 of a multi-process run."""
+  if config.mode in WRITING_MODES and config.process_id == 0:
+    from purepi.training import workdir
+    return workdir.exclusive(config.workdir)
+  return contextlib.nullcontext()
+
+
 def _fail(message, status=EXIT_USAGE):
   print(f"error: {message}", file=sys.stderr)
   sys.exit(status)
 
 
+HELP_FLAGS = ("--help", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
 def parse_flags_or_fail(argv):
-  """absl's flag parsing, with a bad flag reported in one line and exit status 2 (absl's own: 1)."""
+  """absl's flag parsing, with a bad flag reported in one line and exit status 2 (absl's own: 1).
+
+  A retired flag names the one that replaced it; `--help` and `--helpfull` print the flags and
+  exit 0, as command-line tools do (absl exits 1 after printing them).
+  """
   try:
     return flags.FLAGS(argv)
+  except flags.UnrecognizedFlagError as error:
+    replacement = config_lib.RETIRED_FIELDS.get(error.flagname)
+    if replacement:
+      _fail(f"--{error.flagname} was retired: use --{replacement}")
+    _fail(str(error).splitlines()[0])
   except flags.Error as error:
     _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+  except SystemExit as exit_request:
+    if exit_request.code == 1 and any(argument.split("=")[0] in HELP_FLAGS for argument in argv[1:]):
+      sys.exit(0)
+    raise
 
 
 def quiet_logging() -> None:

@@ -2,15 +2,19 @@
 
   config.json     the run's `Config`, checked when the run is resumed;
   metrics.jsonl   one JSON record per iteration, appended;
-  baselines.json  the heuristics on the held-out instances, measured once.
+  baselines.json  the heuristics on the held-out instances, measured once;
+  workdir.lock    who holds the workdir: one process at a time writes into it.
 
 Every rewrite goes through a temporary file and `os.replace`, so a reader never
 sees half a file.
 """
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -153,3 +157,31 @@ def check_resumable(stored: config_lib.Config, config: config_lib.Config) -> Non
   if changed:
     raise UsageError(f"--workdir={config.workdir} holds a run with other settings "
                      f"({'; '.join(changed)}); choose another --workdir or the stored values")
+
+
+LOCK_FILE = "workdir.lock"
+
+
+@contextlib.contextmanager
+def exclusive(workdir: str):
+  """Holds an OS lock on `workdir` (created if needed) for the life of the block.
+
+  The lock is `flock` on `workdir/workdir.lock`, so it follows the directory however its path is
+  spelled, and the kernel releases it when the process ends, however it ends: a killed run leaves
+  no stale lock. A second process is refused at once with a UsageError naming the holder, having
+  written nothing.
+  """
+  path = prepare_workdir(workdir) / LOCK_FILE
+  with open(path, "a+") as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      lock.seek(0)
+      holder = lock.read().strip() or "another process"
+      raise UsageError(f"--workdir={workdir} is in use by {holder}: one run at a time writes into a "
+                       "workdir; wait for it to end, or choose another --workdir") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()} ({' '.join(sys.argv)})\n")
+    lock.flush()
+    yield
