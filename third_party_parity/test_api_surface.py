@@ -3,7 +3,8 @@
 Two kinds of check:
 - names: every public name of the reference modules purepi mirrors, and every
   public member of their classes, exists in purepi, unless listed in
-  `LEFT_OUT` with the reason. A new gap fails here.
+  `LEFT_OUT` with the reason. A new gap fails here. `test_module_placement.py`
+  checks that each lives in the same module as in the reference.
 - behaviour of the members that episodes and searches do not reach (the
   parity of episodes and trees is in `test_env_parity.py`,
   `test_search_parity.py` and `test_stochastic_parity.py`): specs, the debug

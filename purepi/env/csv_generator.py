@@ -1,21 +1,18 @@
-"""An instance read from a CSV file of item types: a real container's load.
+"""The CSV file of a real container's load: item types, their lengths in millimetres and counts.
 
 The file has the header `Item_Name,Length,Width,Height,Quantity` and one row per
-item type, lengths in millimetres; `CSVGenerator` always returns that instance.
+item type. `read_items` reads one, checking every size before anything is
+allocated for it; `purepi.env.generator.CSVGenerator` makes it an instance, and
+`save_instance_to_csv` writes an instance back as such a file.
 """
 import csv
 import os
 import unicodedata
-from typing import Optional, Tuple
+from typing import Tuple
 
-import chex
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from purepi.env.generator import TWENTY_FOOT_DIMS, Generator, initial_ems, make_container
-from purepi.env.orientations import orientations
-from purepi.env.types import Item, Location, State
+from purepi.env.types import State
 from purepi.errors import UsageError
 
 CSV_COLUMNS = ("Item_Name", "Length", "Width", "Height", "Quantity")
@@ -24,126 +21,78 @@ MAX_CSV_ITEMS = 10_000
 MAX_CSV_BYTES = 1 << 20
 
 
-class CSVGenerator(Generator):
-  """Always the instance listed in a CSV file (active search on one instance).
+def read_items(csv_path, container_dims, max_num_items, permutations) -> Tuple[np.ndarray, Tuple[str, ...]]:
+  """Returns the `[num_items, 3]` item lengths, each row repeated `Quantity` times, and their names.
 
-  The file has the header `Item_Name,Length,Width,Height,Quantity` and one row per
-  item type, lengths in millimetres, e.g. `shape_1,1080,760,300,5`.
-
-  `item_names[i]` is the `Item_Name` of item i (the rows' items in file order).
-
-  Args:
-    csv_path: the file.
-    max_num_ems: number of EMS slots.
-    container_dims: container (length, width, height) in mm; a 20-foot container by default.
-    max_num_items: length of the item arrays. None (default) uses exactly the
-      number of items in the file; a larger value pads with absent items, so a
-      network built for that many items can play the instance.
-    rotations: the orientations an item may take (`purepi.env.orientations`):
-      a row is refused only when no allowed orientation fits the container.
-
-  Raises:
-    UsageError (a ValueError): the file does not exist or is malformed; the
-      message names the file, the line and the problem.
+  Every size is checked before anything is allocated for it: the file's
+  length, each row's lengths against the container, and the running item
+  count against `max_num_items` (or `MAX_CSV_ITEMS`). UTF-8 with or without
+  a byte-order mark is read; other bytes are an error naming their line.
   """
-
-  def __init__(self, csv_path: str, max_num_ems: int,
-               container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
-               max_num_items: Optional[int] = None, rotations: str = "none"):
-    dims, self.item_names = self._read_items(csv_path, container_dims, max_num_items, orientations(rotations))
-    super().__init__(max_num_items or len(dims), max_num_ems, container_dims)
-    num_items = len(dims)
-    items = np.zeros((self.max_num_items, 3), np.int32)
-    items[:num_items] = dims
-    self._instance = State(
-        container=make_container(container_dims),
-        ems=initial_ems(make_container(container_dims), max_num_ems),
-        ems_mask=jnp.zeros(max_num_ems, bool).at[0].set(True),
-        items=Item(*jnp.asarray(items.T)),
-        items_mask=jnp.arange(self.max_num_items) < num_items,
-        items_placed=jnp.zeros(self.max_num_items, bool),
-        items_location=Location(*jnp.zeros((3, self.max_num_items), jnp.int32)),
-        action_mask=None,
-        sorted_ems_indexes=jnp.arange(max_num_ems, dtype=jnp.int32),
-        key=jax.random.PRNGKey(0))
-
-  def __call__(self, key: chex.PRNGKey) -> State:
-    del key  # deterministic
-    return self._instance
-
-  @staticmethod
-  def _read_items(csv_path, container_dims, max_num_items, permutations) -> Tuple[np.ndarray, Tuple[str, ...]]:
-    """Returns the `[num_items, 3]` item lengths, each row repeated `Quantity` times, and their names.
-
-    Every size is checked before anything is allocated for it: the file's
-    length, each row's lengths against the container, and the running item
-    count against `max_num_items` (or `MAX_CSV_ITEMS`). UTF-8 with or without
-    a byte-order mark is read; other bytes are an error naming their line.
-    """
-    if not os.path.isfile(csv_path):
-      raise UsageError(f"{csv_path}: no such CSV file")
-    if os.path.getsize(csv_path) > MAX_CSV_BYTES:
-      raise UsageError(f"{csv_path}: {os.path.getsize(csv_path)} bytes, more than a CSV of at most "
-                       f"{MAX_CSV_ITEMS} items needs ({MAX_CSV_BYTES} bytes)")
-    with open(csv_path, "rb") as csv_file:
-      raw_lines = csv_file.read().split(b"\n")
-    text_lines = []
-    for number, raw_line in enumerate(raw_lines, start=1):
-      try:
-        text_lines.append(raw_line.decode("utf-8-sig" if number == 1 else "utf-8"))
-      except UnicodeDecodeError:
-        raise UsageError(f"{csv_path}, line {number}: not UTF-8 text") from None
-    item_limit = MAX_CSV_ITEMS if max_num_items is None else min(max_num_items, MAX_CSV_ITEMS)
-    dims, names = [], []
-    rows = csv.reader(text_lines)
-
-    def fail(problem):
-      raise UsageError(f"{csv_path}, line {max(rows.line_num, 1)}: {problem}")
-
+  if not os.path.isfile(csv_path):
+    raise UsageError(f"{csv_path}: no such CSV file")
+  if os.path.getsize(csv_path) > MAX_CSV_BYTES:
+    raise UsageError(f"{csv_path}: {os.path.getsize(csv_path)} bytes, more than a CSV of at most "
+                     f"{MAX_CSV_ITEMS} items needs ({MAX_CSV_BYTES} bytes)")
+  with open(csv_path, "rb") as csv_file:
+    raw_lines = csv_file.read().split(b"\n")
+  text_lines = []
+  for number, raw_line in enumerate(raw_lines, start=1):
     try:
-      header = next(rows, None)
-      if header is None or [name.strip() for name in header] != list(CSV_COLUMNS):
-        missing = [name for name in CSV_COLUMNS if name not in [field.strip() for field in header or []]]
-        fail(f"expected the header {','.join(CSV_COLUMNS)}, got {','.join(header or [])!r}"
-             + (f" (missing {', '.join(missing)})" if missing else ""))
-      for row in rows:
-        if not any(field.strip() for field in row):
-          continue
-        if len(row) != len(CSV_COLUMNS):
-          fail(f"expected {len(CSV_COLUMNS)} fields ({','.join(CSV_COLUMNS)}), got {len(row)}")
-        if [field.strip() for field in row] == list(CSV_COLUMNS):
-          fail("the header again (were two files joined?)")
-        name, *numbers = row
-        if not name.strip():
-          fail("the item name is empty")
-        if any(unicodedata.category(character) == "Cc" for character in name):
-          fail(f"the item name {name!r} holds a control character")
-        values = []
-        for column, field in zip(CSV_COLUMNS[1:], numbers):
-          try:
-            values.append(int(field))
-          except ValueError:
-            fail(f"{column} of {name!r} must be an integer, got {field!r}")
-          if values[-1] <= 0:
-            fail(f"{column} of {name!r} must be positive, got {values[-1]}")
-        *lengths, quantity = values
-        if not any(all(lengths[axis] <= limit for axis, limit in zip(permutation, container_dims))
-                   for permutation in permutations):
-          column, length, limit = next((column, length, limit) for column, length, limit
-                                       in zip(CSV_COLUMNS[1:4], lengths, container_dims) if length > limit)
-          turned = " in any orientation allowed" if len(permutations) > 1 else ""
-          fail(f"{column} {length} of {name!r} exceeds the container's {limit} mm{turned}")
-        if len(dims) + quantity > item_limit:
-          limit_name = ("max_num_items" if max_num_items is not None and max_num_items <= MAX_CSV_ITEMS
-                        else "the CSV limit")
-          fail(f"{len(dims) + quantity} items so far, more than {limit_name}={item_limit}")
-        dims.extend([lengths] * quantity)
-        names.extend([name.strip()] * quantity)
-    except csv.Error as error:
-      fail(f"not a CSV row ({error})")
-    if not dims:
-      raise UsageError(f"{csv_path}: no items listed")
-    return np.array(dims, np.int32).reshape(-1, 3), tuple(names)
+      text_lines.append(raw_line.decode("utf-8-sig" if number == 1 else "utf-8"))
+    except UnicodeDecodeError:
+      raise UsageError(f"{csv_path}, line {number}: not UTF-8 text") from None
+  item_limit = MAX_CSV_ITEMS if max_num_items is None else min(max_num_items, MAX_CSV_ITEMS)
+  dims, names = [], []
+  rows = csv.reader(text_lines)
+
+  def fail(problem):
+    raise UsageError(f"{csv_path}, line {max(rows.line_num, 1)}: {problem}")
+
+  try:
+    header = next(rows, None)
+    if header is None or [name.strip() for name in header] != list(CSV_COLUMNS):
+      missing = [name for name in CSV_COLUMNS if name not in [field.strip() for field in header or []]]
+      fail(f"expected the header {','.join(CSV_COLUMNS)}, got {','.join(header or [])!r}"
+           + (f" (missing {', '.join(missing)})" if missing else ""))
+    for row in rows:
+      if not any(field.strip() for field in row):
+        continue
+      if len(row) != len(CSV_COLUMNS):
+        fail(f"expected {len(CSV_COLUMNS)} fields ({','.join(CSV_COLUMNS)}), got {len(row)}")
+      if [field.strip() for field in row] == list(CSV_COLUMNS):
+        fail("the header again (were two files joined?)")
+      name, *numbers = row
+      if not name.strip():
+        fail("the item name is empty")
+      if any(unicodedata.category(character) == "Cc" for character in name):
+        fail(f"the item name {name!r} holds a control character")
+      values = []
+      for column, field in zip(CSV_COLUMNS[1:], numbers):
+        try:
+          values.append(int(field))
+        except ValueError:
+          fail(f"{column} of {name!r} must be an integer, got {field!r}")
+        if values[-1] <= 0:
+          fail(f"{column} of {name!r} must be positive, got {values[-1]}")
+      *lengths, quantity = values
+      if not any(all(lengths[axis] <= limit for axis, limit in zip(permutation, container_dims))
+                 for permutation in permutations):
+        column, length, limit = next((column, length, limit) for column, length, limit
+                                     in zip(CSV_COLUMNS[1:4], lengths, container_dims) if length > limit)
+        turned = " in any orientation allowed" if len(permutations) > 1 else ""
+        fail(f"{column} {length} of {name!r} exceeds the container's {limit} mm{turned}")
+      if len(dims) + quantity > item_limit:
+        limit_name = ("max_num_items" if max_num_items is not None and max_num_items <= MAX_CSV_ITEMS
+                      else "the CSV limit")
+        fail(f"{len(dims) + quantity} items so far, more than {limit_name}={item_limit}")
+      dims.extend([lengths] * quantity)
+      names.extend([name.strip()] * quantity)
+  except csv.Error as error:
+    fail(f"not a CSV row ({error})")
+  if not dims:
+    raise UsageError(f"{csv_path}: no items listed")
+  return np.array(dims, np.int32).reshape(-1, 3), tuple(names)
 
 
 def save_instance_to_csv(state: State, path: str) -> None:

@@ -9,13 +9,16 @@
 - `CSVGenerator` always returns the instance listed in a CSV file.
 """
 import abc
-from typing import Tuple
+from typing import Optional, Tuple
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+# CSV_COLUMNS and save_instance_to_csv stand here too, where Jumanji's generator module has them.
+from purepi.env.csv_generator import CSV_COLUMNS, read_items, save_instance_to_csv  # noqa: F401
+from purepi.env.orientations import orientations
 from purepi.env.space import Space
 from purepi.env.types import Container, Item, Location, State, empty_ems
 
@@ -245,3 +248,48 @@ class ToyGenerator(Generator):
     return _solved_state(make_container(self.container_dims), self.max_num_ems,
                          items=Item(*columns[:3]), items_mask=jnp.ones(self.max_num_items, bool),
                          items_location=Location(*columns[3:]), key=jax.random.PRNGKey(0))
+
+
+class CSVGenerator(Generator):
+  """Always the instance listed in a CSV file (`purepi.env.csv_generator`'s format, e.g. the row
+  `shape_1,1080,760,300,5`); `item_names[i]` is the `Item_Name` of item i, in file order.
+
+  Args:
+    csv_path: the file.
+    max_num_ems: number of EMS slots.
+    container_dims: container (length, width, height) in mm; a 20-foot container by default.
+    max_num_items: length of the item arrays. None (default) uses exactly the
+      number of items in the file; a larger value pads with absent items, so a
+      network built for that many items can play the instance.
+    rotations: the orientations an item may take (`purepi.env.orientations`):
+      a row is refused only when no allowed orientation fits the container.
+
+  Raises:
+    UsageError (a ValueError): the file does not exist or is malformed; the
+      message names the file, the line and the problem.
+  """
+
+  def __init__(self, csv_path: str, max_num_ems: int,
+               container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
+               max_num_items: Optional[int] = None, rotations: str = "none"):
+    dims, self.item_names = read_items(csv_path, container_dims, max_num_items,
+                                       orientations(rotations))
+    super().__init__(max_num_items or len(dims), max_num_ems, container_dims)
+    num_items = len(dims)
+    items = np.zeros((self.max_num_items, 3), np.int32)
+    items[:num_items] = dims
+    self._instance = State(
+        container=make_container(container_dims),
+        ems=initial_ems(make_container(container_dims), max_num_ems),
+        ems_mask=jnp.zeros(max_num_ems, bool).at[0].set(True),
+        items=Item(*jnp.asarray(items.T)),
+        items_mask=jnp.arange(self.max_num_items) < num_items,
+        items_placed=jnp.zeros(self.max_num_items, bool),
+        items_location=Location(*jnp.zeros((3, self.max_num_items), jnp.int32)),
+        action_mask=None,
+        sorted_ems_indexes=jnp.arange(max_num_ems, dtype=jnp.int32),
+        key=jax.random.PRNGKey(0))
+
+  def __call__(self, key: chex.PRNGKey) -> State:
+    del key  # deterministic
+    return self._instance

@@ -211,3 +211,9 @@ def apply_temperature(logits, temperature):
   """logits / temperature after shifting the max to 0 (no overflow); temperature 0 -> argmax."""
   logits = logits - jnp.max(logits, axis=-1, keepdims=True)
   return logits / jnp.maximum(jnp.finfo(logits.dtype).tiny, temperature)
+
+
+# mctx's own tests call these private helpers of its policies module by these names; they are
+# purepi's functions above, under mctx's names, so that those tests run on purepi unchanged.
+_apply_temperature = apply_temperature
+_mask_invalid_actions = mask_invalid_actions

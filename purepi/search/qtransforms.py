@@ -126,3 +126,7 @@ def compute_mixed_value(raw_value, qvalues, visit_counts, prior_probs):
   weighted_qvalue = jnp.sum(jnp.where(
       visited, prior_probs * qvalues / jnp.where(visited, visited_prior_mass, 1.0), 0.0), axis=-1)
   return (raw_value + total_visits * weighted_qvalue) / (total_visits + 1)
+
+
+# mctx's own tests call this private helper by its mctx name: purepi's function, under that name.
+_compute_mixed_value = compute_mixed_value
