@@ -5,7 +5,7 @@ reset from the same key, then take the same actions (chosen from purepi's
 observation) for `max_num_items + 2` steps. A third of the episodes pick random
 valid actions, a third a greedy heuristic, a third random valid actions with one
 invalid action at a random step. Every state and time step is then compared:
-integers and booleans exactly, floats to `FLOAT_TOLERANCE`.
+integers and booleans exactly, floats to `ENV_FLOAT_TOLERANCE`.
 """
 
 import jax
@@ -17,18 +17,12 @@ from jumanji.environments.packing.bin_pack import reward as jumanji_reward
 
 import purepi.env as purepi_env
 import purepi.env.ems  # noqa: F401  (purepi_env.ems)
-from third_party_parity.comparison import assert_same, random_valid_action
+from third_party_parity.comparison import ENV_FLOAT_TOLERANCE, assert_same, random_valid_action
 
 # Jumanji's own EMS update writes float32 into int32 arrays, which JAX flags.
 pytestmark = pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
 
 NUM_EPISODES = 240
-# Observations and states are bit-identical. Three float32 extras, `reward`,
-# `volume_utilization` and `ratio_packed_items`, are the same quotient in both
-# libraries but compiled into different fusions, where XLA may divide or
-# multiply by a reciprocal: they differ by at most 2 units in the last place
-# (1.2e-7 measured), hence this absolute tolerance for floats.
-FLOAT_TOLERANCE = 1e-6
 RANDOM, GREEDY, WITH_INVALID = 0, 1, 2
 
 
@@ -116,8 +110,8 @@ def test_episodes_match_jumanji(name, tmp_path):
   ours, theirs = make_pair(CONFIGS[name](tmp_path))
   keys = jax.random.split(jax.random.PRNGKey(7), NUM_EPISODES)
   (our_start, our_steps), (their_start, their_steps) = run_both(ours, theirs, keys)
-  assert_same(our_start, their_start, f"{name}.reset", atol=FLOAT_TOLERANCE)
-  assert_same(our_steps, their_steps, f"{name}.steps", atol=FLOAT_TOLERANCE)
+  assert_same(our_start, their_start, f"{name}.reset", atol=ENV_FLOAT_TOLERANCE)
+  assert_same(our_steps, their_steps, f"{name}.steps", atol=ENV_FLOAT_TOLERANCE)
   # The episodes did something worth comparing: items got placed, some invalid actions were taken.
   assert our_steps[1].extras["packed_items"].max() > 1
   assert our_steps[1].extras["invalid_action"].any()

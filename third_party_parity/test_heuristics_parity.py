@@ -7,6 +7,7 @@ from jumanji.environments.packing.bin_pack import env as jumanji_env
 from purepi import env as purepi_env
 from purepi.evaluation.protocol import evaluate_policy
 from purepi.policies import heuristics
+from third_party_parity.comparison import ENV_FLOAT_TOLERANCE
 
 # Jumanji's own EMS update writes float32 into int32 arrays, which JAX flags.
 pytestmark = pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
@@ -23,9 +24,9 @@ def test_heuristic_utilizations_match_jumanji(name):
   for label, env in (("purepi", purepi_env.BinPack()), ("jumanji", jumanji_env.BinPack())):
     evaluate = jax.jit(lambda keys, key, env=env: evaluate_policy(env, policy_fn, keys, key))
     outcomes[label] = jax.device_get(evaluate(instance_keys, policy_key))
-  # The same utilization quotient, compiled into different fusions: within 2 ulp (WORKSPACE.md).
+  # The same utilization quotient, compiled into different fusions (comparison.ENV_FLOAT_TOLERANCE).
   np.testing.assert_allclose(outcomes["purepi"].utilization, outcomes["jumanji"].utilization,
-                             rtol=0, atol=1e-6)
+                             rtol=0, atol=ENV_FLOAT_TOLERANCE)
   np.testing.assert_array_equal(outcomes["purepi"].items_placed, outcomes["jumanji"].items_placed)
   np.testing.assert_array_equal(outcomes["purepi"].num_items, outcomes["jumanji"].num_items)
   # Not a vacuous match: the heuristic really packed something.
