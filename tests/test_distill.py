@@ -91,6 +91,7 @@ def minibatch_setup():
   return network, minibatch, state
 
 
+@pytest.mark.slow
 def test_pmap_update_over_two_devices_equals_one_device(minibatch_setup):
   network, minibatch, state = minibatch_setup
   devices = jax.local_devices()
@@ -119,6 +120,7 @@ def test_pmap_update_over_two_devices_equals_one_device(minibatch_setup):
   assert any(jax.tree.leaves(changed))
 
 
+@pytest.mark.slow
 def test_update_without_valid_steps_changes_nothing(minibatch_setup):
   network, minibatch, state = minibatch_setup
   optimizer = optax.adam(1e-3)
@@ -131,6 +133,7 @@ def test_update_without_valid_steps_changes_nothing(minibatch_setup):
   jax.tree.map(np.testing.assert_array_equal, device_lib.unreplicate(new_state), state)
 
 
+@pytest.mark.slow
 def test_greedy_episodes_act_by_the_network_and_keep_the_search_target():
   env = make_env(TINY)
   network = make_network(TINY)
@@ -173,6 +176,7 @@ def runs(tmp_path_factory):
   return (root,) + straight_and_resumed(TINY, root)
 
 
+@pytest.mark.slow
 def test_one_tiny_run_writes_the_workdir(runs):
   root, straight, _ = runs
   workdir = root / "a"
@@ -196,6 +200,7 @@ def test_one_tiny_run_writes_the_workdir(runs):
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["1", "2"]
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_the_same_run(runs):
   _, straight, resumed = runs
   assert [record["iteration"] for record in resumed] == [1, 2]
@@ -206,6 +211,7 @@ def test_resumed_run_continues_the_same_run(runs):
   assert resumed[1]["wall_clock_s"] > resumed[0]["wall_clock_s"]
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_the_final_params(runs, minibatch_setup):
   root, _, _ = runs
   params, run_config = checkpoints.load_params(str(root / "a"))
@@ -218,6 +224,7 @@ def test_checkpoint_holds_the_final_params(runs, minibatch_setup):
   assert int(checkpointer.restore()["env_steps"]) > int(first["env_steps"])
 
 
+@pytest.mark.slow
 def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
   root, straight, _ = runs
   config = dataclasses.replace(TINY, checkpoint=str(root / "a"), workdir=str(tmp_path))
@@ -236,6 +243,7 @@ def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
   assert len(list((csv_workdir / "renders").glob("*.png"))) == 1  # one CSV, one instance
 
 
+@pytest.mark.slow
 def test_resuming_with_other_settings_is_refused(runs):
   root, _, _ = runs
   with pytest.raises(UsageError, match=r"--num_layers: 1 stored, 2 now\); choose another --workdir"):
@@ -269,6 +277,7 @@ def test_cosine_schedule_reaches_zero_after_the_last_iteration():
   assert step_sizes[6] == 0.0
 
 
+@pytest.mark.slow
 def test_a_run_with_rotations_trains_and_packs_an_item_only_a_turn_lets_in(tmp_path):
   """--rotations=all on instances not cut from the container: distillation trains on the
   (EMS, item, orientation) grid, and the trained run packs a CSV whose column is taller than the

@@ -24,6 +24,8 @@ from purepi.errors import UsageError
 from purepi.training.distributed import rendezvous, split_address
 from tests.trainer_runs import run_and_read_metrics, without_timings
 
+pytestmark = pytest.mark.slow  # the fast tier leaves this file out (README, "Tests")
+
 ROOT = Path(__file__).resolve().parent.parent
 # Evaluation only at the last iteration, so that a kill after the first checkpoints lands before it.
 RUN = dict(max_num_items=5, obs_num_ems=6, max_num_ems=6, num_layers=1, num_heads=2, key_size=4,

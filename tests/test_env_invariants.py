@@ -242,6 +242,7 @@ def supported_runner(request):
 
 @settings(max_examples=25)
 @given(seed=st.integers(0, 2**31 - 1), choice_seed=st.integers(0, 2**31 - 1))
+@pytest.mark.slow
 def test_with_min_support_every_placement_rests_on_enough_of_its_base(supported_runner, seed, choice_seed):
   """Random valid actions under `min_support`: the mask allows exactly the supported fits; geometry holds."""
   env, run, num_steps = supported_runner
@@ -261,6 +262,7 @@ def test_with_min_support_every_placement_rests_on_enough_of_its_base(supported_
   assert timestep.step_type == purepi_env.StepType.LAST
 
 
+@pytest.mark.slow
 def test_min_support_forbids_exactly_the_placements_that_overhang_too_much():
   """After one item on the floor, the EMS on its top admits only items whose base it covers enough."""
   generator = purepi_env.RandomGenerator(10, 20, split_num_same_items=2)
@@ -325,6 +327,7 @@ def rotated_runner(request):
 
 @settings(max_examples=25)
 @given(seed=st.integers(0, 2**31 - 1), choice_seed=st.integers(0, 2**31 - 1))
+@pytest.mark.slow
 def test_with_rotations_every_placement_is_a_turn_of_the_item_and_the_geometry_holds(rotated_runner, seed, choice_seed):
   """Random valid (ems, item, orientation) actions: at every step the mask is exactly the numpy rule
   over every allowed orientation (and support), the item lands at the EMS corner with its lengths

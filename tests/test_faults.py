@@ -30,6 +30,8 @@ from purepi.training import checkpoints
 from purepi.training.loop import run_experiment
 from tests.trainer_runs import without_timings
 
+pytestmark = pytest.mark.slow  # the fast tier leaves this file out (README, "Tests")
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY_FLAGS = ["--max_num_items=5", "--obs_num_ems=6", "--max_num_ems=6", "--num_layers=1",
               "--num_heads=2", "--key_size=4", "--mlp_units=8", "--rollout_batch_size=4",

@@ -27,6 +27,7 @@ def test_a_flag_file_line_that_is_no_config_field_is_refused(tmp_path):
     app.parse_config([f"--flagfile={flag_file}"])
 
 
+@pytest.mark.slow
 def test_the_paper_overlay_trains_one_iteration_with_its_network_and_search():
   """paper.flags' network, search and schedule: one collection and one update, run for real as
   run.py runs them (the distillation trainer's programs under pmap over every device), with the

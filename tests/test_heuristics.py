@@ -131,6 +131,7 @@ def small_env():
   return BinPack(generator=RandomGenerator(max_num_items=8, max_num_ems=16), obs_num_ems=8)
 
 
+@pytest.mark.slow
 def test_heuristic_episodes_on_the_env_take_no_invalid_action(small_env):
   states, timesteps = jax.vmap(small_env.reset)(jax.random.split(jax.random.PRNGKey(3), 16))
 
@@ -144,6 +145,7 @@ def test_heuristic_episodes_on_the_env_take_no_invalid_action(small_env):
     assert not np.any(final_timestep.extras["invalid_action"]), name
 
 
+@pytest.mark.slow
 def test_baseline_table_summarizes_every_heuristic(small_env):
   instance_keys = jax.random.split(jax.random.PRNGKey(3), 16)
   table = baselines.baseline_table(small_env, instance_keys, jax.random.PRNGKey(4))
@@ -165,6 +167,7 @@ def test_summarize_counts_perfect_packings_by_items_placed():
   assert np.isclose(summary["mean"], np.mean(outcome.utilization))
 
 
+@pytest.mark.slow
 def test_evaluate_policy_counts_the_items_of_each_episode(small_env):
   instance_keys = jax.random.split(jax.random.PRNGKey(5), 8)
   outcome = jax.jit(lambda keys: evaluate_policy(small_env, heuristics.tightest_fit, keys,
@@ -177,6 +180,7 @@ def test_evaluate_policy_counts_the_items_of_each_episode(small_env):
   np.testing.assert_array_equal(perfect, np.asarray(outcome.utilization) > 1 - 1e-5)
 
 
+@pytest.mark.slow
 def test_baselines_mode_runs_end_to_end():
   result = subprocess.run(
       [sys.executable, "run.py", "--mode=baselines", "--eval_num_episodes=8", "--max_num_items=8",
@@ -188,6 +192,7 @@ def test_baselines_mode_runs_end_to_end():
 
 
 @pytest.mark.parametrize("rotations", ["upright", "all"])
+@pytest.mark.slow
 def test_with_rotations_heuristics_choose_valid_turns_by_their_rules(rotations):
   """Episodes with rotations: every heuristic's action is valid; tightest fit's (EMS, item) has the
   largest fill ratio among the pairs that fit some way; both deterministic heuristics turn the item

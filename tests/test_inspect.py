@@ -53,6 +53,7 @@ def table_rows(text):
   return rows
 
 
+@pytest.mark.slow
 def test_report_has_every_section_in_order(inspected):
   *_, output, report = inspected
   positions = [report.index(title) for title in SECTION_TITLES]
@@ -61,6 +62,7 @@ def test_report_has_every_section_in_order(inspected):
   assert f"action {chosen} = (ems {chosen // 6}, item {chosen % 6})" in sections(report)[5]
 
 
+@pytest.mark.slow
 def test_considered_actions_are_the_top_k_of_logits_plus_gumbel_among_valid(inspected):
   config, _, _, timestep, output, report = inspected
   tree = search_trace.first_tree(output)
@@ -75,6 +77,7 @@ def test_considered_actions_are_the_top_k_of_logits_plus_gumbel_among_valid(insp
   assert set(np.flatnonzero(tree.children_visits[0] > 0)) == set(reported)
 
 
+@pytest.mark.slow
 def test_phase_visits_sum_to_num_simulations(inspected):
   config, *_, output, report = inspected
   visits_in_phase = [int(row[-4]) for row in table_rows(sections(report)[2])]
@@ -88,6 +91,7 @@ def test_phase_visits_sum_to_num_simulations(inspected):
     assert len(record.rows) == min(record.phase.num_considered, len(record.phase.considered_visits))
 
 
+@pytest.mark.slow
 def test_reconstruction_agrees_with_the_final_tree(inspected):
   config, *_, output, _ = inspected
   tree = search_trace.first_tree(output)
@@ -103,6 +107,7 @@ def test_reconstruction_agrees_with_the_final_tree(inspected):
   np.testing.assert_allclose(improved, output.action_weights[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dot_file_holds_every_used_node_and_edge(inspected, tmp_path):
   config, *_, output, _ = inspected
   tree = search_trace.first_tree(output)
@@ -126,6 +131,7 @@ def test_write_tree_writes_png_only_with_graphviz(tmp_path, monkeypatch):
   assert (tmp_path / "a" / "tree.dot").read_text() == "digraph g { n0; }\n"
 
 
+@pytest.mark.slow
 def test_recurrent_fn_ends_the_episode_with_discount_and_value_zero(inspected):
   config, env, state, timestep, *_ = inspected
   class ValueOne(inspect_lib.UniformPrior):
@@ -161,6 +167,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     inspect_lib.load_prior(config)
 
 
+@pytest.mark.slow
 def test_run_py_inspect_end_to_end(tmp_path):
   flags = [f"--{name}={value}" for name, value in SMALL.items()]
   tree_path = tmp_path / "tree.dot"

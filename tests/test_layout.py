@@ -104,6 +104,7 @@ def test_no_import_cycles():
 
 
 @pytest.mark.parametrize("package", [name for names in LAYERS for name in names])
+@pytest.mark.slow
 def test_each_package_imports_alone_and_loads_only_lower_layers(package):
   program = (f"import sys, json; import {package}; "
              "print(json.dumps(sorted(m for m in sys.modules if m.startswith('purepi.'))))")

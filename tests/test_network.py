@@ -46,6 +46,7 @@ def setup(request):
   return network, params, apply, observations
 
 
+@pytest.mark.slow
 def test_output_shapes(setup):
   _, params, apply, observations = setup
   logits, value = apply(params, observations)
@@ -147,6 +148,7 @@ def test_mean_pooling_is_the_mean_of_the_present_tokens():
   np.testing.assert_allclose(pool_tokens(tokens, jnp.zeros_like(present), "mean"), [[0.0] * 4])
 
 
+@pytest.mark.slow
 def test_mean_pooling_keeps_the_initial_value_out_of_saturation():
   """At BinPack-v2's size (40 EMSs, 20 items) a sum-pooled value head can start with its sigmoid
   at 0 or 1 for every state (almost no gradient); a mean-pooled one starts in range at every

@@ -18,8 +18,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from purepi.cli import evaluate, train
 from purepi.training import workdir as workdir_lib
+
+pytestmark = pytest.mark.slow  # the fast tier leaves this file out (README, "Tests")
 
 OLD_WORKDIR = Path(__file__).parent / "data" / "workdir_v0"
 

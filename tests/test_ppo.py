@@ -213,6 +213,7 @@ def tiny_setup():
   return env, network, state, batch, device_lib.unreplicate(metrics)
 
 
+@pytest.mark.slow
 def test_collect_samples_valid_actions_and_records_their_log_probs(tiny_setup):
   env, network, state, batch, metrics = tiny_setup
   valid = np.asarray(batch.valid)
@@ -229,6 +230,7 @@ def test_collect_samples_valid_actions_and_records_their_log_probs(tiny_setup):
   assert metrics["env_steps"] == valid.sum() and 0 < metrics["rollout_return"] <= 1
 
 
+@pytest.mark.slow
 def test_pmap_update_over_two_devices_equals_one_device(tiny_setup):
   _, network, state, batch, _ = tiny_setup
   devices = jax.local_devices()
@@ -285,6 +287,7 @@ def runs(tmp_path_factory):
   return (root,) + straight_and_resumed(TINY, root)
 
 
+@pytest.mark.slow
 def test_one_tiny_run_writes_the_workdir(runs):
   root, straight, _ = runs
   workdir = root / "a"
@@ -315,6 +318,7 @@ def test_one_tiny_run_writes_the_workdir(runs):
       ppo.make_algorithm(TINY, make_env(TINY), make_network(TINY)).init(jax.random.PRNGKey(0)).params)
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_and_resume_continues_the_run(runs):
   _, straight, resumed = runs
   assert [record["iteration"] for record in resumed] == [1, 2]

@@ -87,6 +87,7 @@ def test_minibatches_draw_every_slot_without_replacement_and_never_an_invalid_st
 
 
 @pytest.mark.parametrize("policy_target", ["improved", "visits"])
+@pytest.mark.slow
 def test_search_targets_are_distributions_over_the_valid_actions(policy_target):
   env = make_env(TINY)
   network = make_network(TINY)
@@ -107,6 +108,7 @@ def test_search_targets_are_distributions_over_the_valid_actions(policy_target):
     np.testing.assert_allclose(weights * 4, np.round(weights * 4), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_seeds_train_in_their_own_resumable_workdirs_with_a_replay_buffer(tmp_path, capsys):
   config = dataclasses.replace(TINY, replay_iterations=2, num_seeds=2, seed=3)
   train.main(dataclasses.replace(config, workdir=str(tmp_path / "seeds"), num_iterations=1))

@@ -28,6 +28,7 @@ def tensorboard_run(tmp_path_factory):
   return workdir, records
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_hold_every_metric_per_iteration(tensorboard_run):
   workdir, records = tensorboard_run
   accumulator = event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
@@ -42,6 +43,7 @@ def test_tensorboard_event_files_hold_every_metric_per_iteration(tensorboard_run
   assert [event.step for event in accumulator.Scalars("eval_greedy_utilization")] == [2]
 
 
+@pytest.mark.slow
 def test_learning_curve_is_a_png(tensorboard_run):
   workdir, records = tensorboard_run
   png = (workdir / "learning_curve.png").read_bytes()
@@ -51,6 +53,7 @@ def test_learning_curve_is_a_png(tensorboard_run):
   assert (workdir / "first.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_chunked_evaluation_keeps_the_held_out_order(monkeypatch):
   monkeypatch.setattr(evaluator_lib, "MAX_CHUNK_PER_DEVICE", 8)
   config = dataclasses.replace(TINY, eval_num_episodes=32)
@@ -66,6 +69,7 @@ def test_chunked_evaluation_keeps_the_held_out_order(monkeypatch):
   np.testing.assert_allclose(greedy.utilization, np.asarray(direct.utilization), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_search_evaluation_has_its_own_considered_actions_and_value_scale(monkeypatch):
   """The evaluation protocol, not the training search, sets the evaluation's Gumbel-Top-k and c_scale."""
   settings = []

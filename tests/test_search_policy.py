@@ -72,6 +72,7 @@ def test_recurrent_fn_ends_on_an_invalid_action(setup, recurrent_fn):
   assert np.all(np.asarray(output.discount) == 0) and np.all(np.asarray(output.value) == 0)
 
 
+@pytest.mark.slow
 def test_search_policy_picks_valid_actions_and_survives_a_terminal_root(setup):
   env, network, params, state, timestep = setup
   state, timestep = _terminal_batch(env, state, timestep)

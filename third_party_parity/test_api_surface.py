@@ -144,6 +144,7 @@ def _both_debug_envs():
                               debug=True))
 
 
+@pytest.mark.slow
 def test_debug_extra_matches_on_episodes():
   ours, theirs = _both_debug_envs()
 
@@ -165,6 +166,7 @@ def test_debug_extra_matches_on_episodes():
   assert not any(bool(jnp.any(ours)) for ours, _ in flags), "the dynamics produced an invalid EMS"
 
 
+@pytest.mark.slow
 def test_debug_check_flags_an_ems_that_overlaps_an_item_or_leaves_the_container():
   """The self-check can fail: the same corrupted states are flagged by both libraries."""
   ours, theirs = _both_debug_envs()

@@ -20,7 +20,9 @@ import purepi.env.ems  # noqa: F401  (purepi_env.ems)
 from third_party_parity.comparison import ENV_FLOAT_TOLERANCE, assert_same, random_valid_action
 
 # Jumanji's own EMS update writes float32 into int32 arrays, which JAX flags.
-pytestmark = pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
+# The fast tier leaves this file out (README, "Tests").
+pytestmark = [pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning"),
+              pytest.mark.slow]
 
 NUM_EPISODES = 240
 RANDOM, GREEDY, WITH_INVALID = 0, 1, 2

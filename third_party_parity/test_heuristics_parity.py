@@ -10,7 +10,9 @@ from purepi.policies import heuristics
 from third_party_parity.comparison import ENV_FLOAT_TOLERANCE
 
 # Jumanji's own EMS update writes float32 into int32 arrays, which JAX flags.
-pytestmark = pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
+# The fast tier leaves this file out (README, "Tests").
+pytestmark = [pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning"),
+              pytest.mark.slow]
 
 NUM_INSTANCES = 64
 

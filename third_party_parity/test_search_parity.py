@@ -120,6 +120,7 @@ GUMBEL_GROUPS = [
 
 
 @pytest.mark.parametrize("batch_size,num_actions,num_simulations,static_kwargs", GUMBEL_GROUPS)
+@pytest.mark.slow
 def test_gumbel_muzero_policy_matches_mctx(batch_size, num_actions, num_simulations, static_kwargs):
   assert run_group("gumbel_muzero_policy", batch_size, num_actions, num_simulations,
                    GUMBEL_SCALES, **static_kwargs) == NUM_SEEDS * 5 * len(GUMBEL_SCALES)
@@ -144,6 +145,7 @@ MUZERO_GROUPS = [
 
 
 @pytest.mark.parametrize("batch_size,num_actions,num_simulations,static_kwargs", MUZERO_GROUPS)
+@pytest.mark.slow
 def test_muzero_policy_matches_mctx(batch_size, num_actions, num_simulations, static_kwargs):
   """With new-style typed keys (`jax.random.key`): MuZero consumes the most keys."""
   assert run_group("muzero_policy", batch_size, num_actions, num_simulations, MUZERO_TRACED,
@@ -222,6 +224,7 @@ def binpack_roots():
 
 
 @pytest.mark.parametrize("kind", ["uniform", "items"])
+@pytest.mark.slow
 def test_search_parity_on_binpack(binpack_roots, kind):
   """purepi and mctx Gumbel MuZero search identical trees when the model is `purepi.env.BinPack`.
 

@@ -66,6 +66,7 @@ def compiled_policy(library, num_simulations, max_depth):
 
 
 @pytest.mark.parametrize("num_simulations,max_depth", [(12, None), (9, 3)])
+@pytest.mark.slow
 def test_stochastic_muzero_policy_matches_mctx(num_simulations, max_depth):
   compiled = {name: compiled_policy(library, num_simulations, max_depth)
               for name, library in LIBRARIES.items()}
@@ -79,6 +80,7 @@ def test_stochastic_muzero_policy_matches_mctx(num_simulations, max_depth):
         assert_same(ours, theirs, path=f"seed {seed}, {pattern_name}, temperature {temperature}")
 
 
+@pytest.mark.slow
 def test_the_tree_alternates_decision_and_chance_nodes():
   output = compiled_policy(purepi.search, 12, None)(
       jax.random.PRNGKey(0), jnp.zeros([BATCH_SIZE, NUM_ACTIONS], bool), 1.0)
