@@ -58,8 +58,9 @@ def _interval(policy_row):
 def summary_table(name):
   """README's table: each method's greedy and search utilization, then the heuristics."""
   groups, baselines, _ = _runs(name)
-  lines = ["| policy | greedy | with search (16 simulations) | packed perfectly (greedy / search) "
-           "| training wall-clock |", "|---|---|---|---|---:|"]
+  simulations = {run.settings["eval_num_simulations"] for runs in groups.values() for run in runs}
+  lines = [f"| policy | greedy | with search ({'/'.join(map(str, sorted(simulations)))} simulations) "
+           "| packed perfectly (greedy / search) | training wall-clock |", "|---|---|---|---|---:|"]
   intervals = []
   for label, runs in groups.items():
     row = compare.summary_row(runs)

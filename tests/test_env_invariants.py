@@ -190,6 +190,7 @@ def test_episode_invariants(runner, seed, scenario, choice_seed, invalid_step):
     assert final_mask_empty and not took_invalid
 
 
+@pytest.mark.slow
 def test_specs_describe_observations_and_actions():
   for normalize in (True, False):
     env = purepi_env.BinPack(normalize_dimensions=normalize)
@@ -366,6 +367,7 @@ def test_with_rotations_every_placement_is_a_turn_of_the_item_and_the_geometry_h
   event(f"{env.rotations}: some item placed turned {turned_any_item}")
 
 
+@pytest.mark.slow
 def test_orientation_zero_steps_exactly_as_without_rotations():
   """The same placements taken as (ems, item) without rotations and as (ems, item, 0) with all six
   orientations give the same states; the rotated mask's orientation 0 is the unrotated mask."""
@@ -386,6 +388,7 @@ def test_orientation_zero_steps_exactly_as_without_rotations():
       jax.tree.map(np.testing.assert_array_equal, getattr(rotated_state, name), getattr(plain_state, name))
 
 
+@pytest.mark.slow
 def test_a_turn_that_does_not_fit_is_an_invalid_action():
   """A container too low for an item's length: standing it on end is masked, and taking it changes nothing."""
   generator = purepi_env.RandomGenerator(10, 20, split_num_same_items=2, container_dims=(4000, 2000, 500))

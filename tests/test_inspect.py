@@ -153,6 +153,7 @@ def test_recurrent_fn_ends_the_episode_with_discount_and_value_zero(inspected):
   assert float(output.reward[0]) == 0.0 and float(output.discount[0]) == 0.0
 
 
+@pytest.mark.slow
 def test_too_many_greedy_steps_is_a_clear_error():
   config = config_lib.Config(**dict(SMALL, inspect_num_steps=SMALL["max_num_items"]))
   with pytest.raises(ValueError, match="--inspect_num_steps=6 ends the episode"):

@@ -137,6 +137,7 @@ def test_one_workdir_cannot_hold_single_and_per_seed_runs(tmp_path):
     train.main(dataclasses.replace(TINY, workdir=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_replay_buffer_shape_matches_a_collected_batch():
   env = make_env(TINY)
   layout_config = dataclasses.replace(TINY, replay_iterations=3)

@@ -250,6 +250,7 @@ def test_bad_inputs_raise_value_error():
     search.gumbel_muzero_policy(None, jax.random.PRNGKey(0), root, _recurrent_fn, 2)  # 3 vs 12 actions
 
 
+@pytest.mark.slow
 def test_node_view_is_a_row_of_the_full_tree():
   """The one-node view that action selection sees equals that node's row of `to_tree`."""
   root = search.RootFnOutput(

@@ -40,6 +40,7 @@ def output():
   return policy(jax.random.PRNGKey(0)), invalid_actions
 
 
+@pytest.mark.slow
 def test_decision_and_chance_nodes_alternate(output):
   tree = output[0].search_tree
   is_decision = np.asarray(tree.embeddings.is_decision_node)

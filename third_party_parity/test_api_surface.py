@@ -119,6 +119,7 @@ def _spec_fields(spec):
           np.asarray(getattr(spec, "maximum", 0.0)))
 
 
+@pytest.mark.slow
 def test_reward_and_discount_specs():
   ours, theirs = purepi_env.BinPack(), jumanji_env.BinPack()
   for name in ("reward_spec", "discount_spec"):
@@ -213,6 +214,7 @@ def test_space_axis_values_and_hyperplanes():
 
 
 @pytest.mark.parametrize("generator_name", ["RandomGenerator", "ToyGenerator"])
+@pytest.mark.slow
 def test_save_instance_to_csv_reads_back_through_both_csv_generators(generator_name, tmp_path):
   # split_num_same_items is given: its default is 2 in purepi (the BinPack-v2 setting) and 5 in Jumanji.
   kwargs = (dict(max_num_items=20, max_num_ems=40, split_num_same_items=2)

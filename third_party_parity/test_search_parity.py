@@ -153,6 +153,7 @@ def test_muzero_policy_matches_mctx(batch_size, num_actions, num_simulations, st
 
 
 @pytest.mark.parametrize("policy_name", ["gumbel_muzero_policy", "muzero_policy"])
+@pytest.mark.slow
 def test_same_key_same_result_and_other_key_differs(policy_name):
   run = compiled_policy(purepi.search, policy_name, 6, 10, 16)
   invalid_actions = jnp.zeros([6, 10], bool)
