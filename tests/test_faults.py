@@ -63,13 +63,17 @@ def records(workdir):
   return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, environment):
-  workdir = tmp_path_factory.mktemp("uninterrupted")
+def run_to_the_end(workdir, environment):
+  """Runs (or resumes) the tiny run in `workdir` to its end; its records, timings left out."""
   process = start(workdir, environment)
   _, stderr = process.communicate(timeout=600)
   assert process.returncode == 0, stderr
   return [without_timings(record) for record in records(workdir)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, environment):
+  return run_to_the_end(tmp_path_factory.mktemp("uninterrupted"), environment)
 
 
 def checkpoint_steps(workdir):
@@ -116,10 +120,7 @@ def test_sigkill_at_any_moment_then_resume_equals_the_uninterrupted_run(tmp_path
       killed_at.append((moment, num_records(workdir), checkpoint_steps(workdir)))
     process.communicate(timeout=60)
   assert len(killed_at) >= 4, f"the runs finished before most kills: {killed_at}"
-  process = start(workdir, environment)
-  _, stderr = process.communicate(timeout=600)
-  assert process.returncode == 0, stderr
-  assert [without_timings(record) for record in records(workdir)] == uninterrupted, killed_at
+  assert run_to_the_end(workdir, environment) == uninterrupted, killed_at
 
 
 def test_sigterm_and_sigint_checkpoint_and_resume(tmp_path, environment, uninterrupted):
@@ -135,10 +136,7 @@ def test_sigterm_and_sigint_checkpoint_and_resume(tmp_path, environment, uninter
     assert "run the same command again to resume" in stderr.strip().splitlines()[-1]
     # The iteration under way finished and was checkpointed: nothing is redone on resume.
     assert checkpoint_steps(workdir)[-1] == num_records(workdir)
-  process = start(workdir, environment)
-  _, stderr = process.communicate(timeout=600)
-  assert process.returncode == 0, stderr
-  assert [without_timings(record) for record in records(workdir)] == uninterrupted
+  assert run_to_the_end(workdir, environment) == uninterrupted
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, uninterrupted):

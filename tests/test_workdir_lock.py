@@ -12,8 +12,8 @@ import time
 import pytest
 
 from purepi.training import workdir as workdir_lib
-from tests.test_faults import ROOT, TINY_FLAGS, environment, records, start, uninterrupted  # noqa: F401
-from tests.trainer_runs import without_timings
+from tests.test_faults import (ROOT, TINY_FLAGS, environment, run_to_the_end, start,  # noqa: F401
+                               uninterrupted)
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +43,9 @@ def test_a_second_run_is_refused_however_the_path_is_spelled_and_a_killed_holder
 
   holder.send_signal(signal.SIGKILL)
   holder.wait()
-  # At once: the kernel released the lock with the process, so nothing stale blocks the resume.
-  resumed = start(workdir, environment)
-  _, stderr = resumed.communicate(timeout=600)
-  assert resumed.returncode == 0, stderr
-  # One writer at a time: the records are the uninterrupted run's, none twice, none interleaved.
-  assert [without_timings(record) for record in records(workdir)] == uninterrupted
+  # At once: the kernel released the lock with the process, so nothing stale blocks the resume; one
+  # writer at a time, so the records are the uninterrupted run's, none twice, none interleaved.
+  assert run_to_the_end(workdir, environment) == uninterrupted
 
 
 def test_every_writing_mode_is_refused_on_a_held_workdir(tmp_path, environment):
