@@ -226,7 +226,7 @@ def comparison_problems(name):
   folder = os.path.join(RESULTS, name)
   groups, baselines, agree = _runs(name)
   expected = {"comparison.md": compare.comparison_markdown(groups, baselines, agree),
-              "comparison.json": json.dumps(compare.comparison_record(groups, baselines), indent=1) + "\n"}
+              "comparison.json": compare.comparison_json(groups, baselines)}
   problems = []
   for file_name, text in expected.items():
     path = os.path.join(folder, file_name)

@@ -162,13 +162,12 @@ def comparison_markdown(groups, baselines, baselines_agree):
   return "\n".join(lines) + "\n"
 
 
-def comparison_record(groups, baselines):
-  """`comparison.json`: each group's summary (`summary_row`) and workdirs, and the heuristics."""
-  return {
-      "groups": [{"label": label, "workdirs": [run.workdir for run in runs], **summary_row(runs)}
-                 for label, runs in groups.items()],
-      "baselines": baselines,
-  }
+def comparison_json(groups, baselines):
+  """The text of `comparison.json`: each group's summary (`summary_row`) and workdirs, and the heuristics."""
+  record = {"groups": [{"label": label, "workdirs": [run.workdir for run in runs], **summary_row(runs)}
+                       for label, runs in groups.items()],
+            "baselines": baselines}
+  return json.dumps(record, indent=1) + "\n"
 
 
 def plot_comparison(groups, baselines, path):
@@ -245,6 +244,5 @@ def write_comparison(workdirs, directory, progress: bool = False):
   with open(table_path, "w") as file:
     file.write(markdown)
   with open(os.path.join(directory, "comparison.json"), "w") as file:
-    json.dump(comparison_record(groups, baselines), file, indent=1)
-    file.write("\n")
+    file.write(comparison_json(groups, baselines))
   return markdown, plot_path, table_path
