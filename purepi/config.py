@@ -19,7 +19,7 @@ MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", 
 # Settings a resumed run may change: how long it runs and what it reports. The
 # workdir is the directory that holds the run, however its path is spelled. The
 # others define the run: a workdir refuses to continue with a different value.
-RESUMABLE_CHANGES = ("num_iterations", "eval_interval", "save_interval", "num_renders", "progress",
+RESUMABLE_CHANGES = ("num_iterations", "budget", "eval_interval", "save_interval", "num_renders", "progress",
                      "checkpoint", "tree_out", "workdirs", "num_seeds", "inspect_num_steps",
                      "inspect_num_simulations", "inspect_num_considered_actions",
                      "workdir", "keep_checkpoints", "pack_policy", "tensorboard",
@@ -79,6 +79,10 @@ class Config:
 
   # Collection and training.
   num_iterations: int = _field(100, "Policy-iteration iterations (collect, then train).")
+  budget: float = _field(
+      1.0, "distill/ppo: train for this many times --num_iterations (a number >= 1; the product rounded): the same "
+      "recipe, longer: a cosine learning rate decays over all of them, evaluations stay every "
+      "--eval_interval iterations. config.json stores the product as num_iterations.")
   rollout_batch_size: int = _field(64, "Episodes collected in parallel per iteration (all devices).")
   training_batch_size: int = _field(256, "Minibatch size of a gradient step (all devices).")
   num_epochs: int = _field(
@@ -181,6 +185,7 @@ class Config:
 
 # Float settings and the range each must lie in: (name, lowest, highest, lowest allowed itself).
 FLOAT_RANGES = (
+    ("budget", 1.0, math.inf, True),
     ("learning_rate", 0.0, math.inf, False),
     ("max_grad_norm", 0.0, math.inf, False),
     ("value_loss_weight", 0.0, math.inf, True),
@@ -269,6 +274,15 @@ def validate(config: Config) -> None:
           f"--num_processes={config.num_processes} needs --coordinator_address=HOST:PORT of process 0")
   require(not config.coordinator_address or config.mode in ("distill", "ppo"),
           f"--mode={config.mode} runs in one process: --coordinator_address is for distill and ppo")
+
+
+def with_budget(config: Config) -> Config:
+  """The run `--budget` asks for: `num_iterations` times the budget, rounded; nothing else changes.
+
+  Applied once, to the command line's settings: a workdir's config.json holds the product.
+  """
+  return dataclasses.replace(config,
+                             num_iterations=math.floor(config.num_iterations * config.budget + 0.5))
 
 
 def validate_for_devices(config: Config, num_devices: int) -> None:

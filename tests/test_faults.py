@@ -256,7 +256,7 @@ def test_resuming_with_a_run_defining_change_names_the_flag_and_both_values(tmp_
                                learning_rate_schedule="cosine", replay_iterations=1)
   train.main(config)
   with pytest.raises(UsageError, match=r"--num_iterations: 1 stored, 2 now \(the cosine learning "
-                                       r"rate decays over them\)"):
+                                       r"rate decays over them: a longer run, --budget included, is a new run\)"):
     train.main(dataclasses.replace(config, num_iterations=2))
   with pytest.raises(UsageError, match=r"--learning_rate: 0.001 stored, 0.002 now"):
     train.main(dataclasses.replace(config, learning_rate=2e-3))

@@ -70,14 +70,19 @@ def config_from_flags(flag_values=flags.FLAGS) -> config_lib.Config:
   return config_lib.Config(**values)
 
 
+def validated_config(flag_values=flags.FLAGS) -> config_lib.Config:
+  """The `Config` the parsed flags ask for, validated, with `--budget` applied."""
+  config = config_from_flags(flag_values)
+  config_lib.validate(config)
+  return config_lib.with_budget(config)
+
+
 def parse_config(arguments) -> config_lib.Config:
   """The validated `Config` that `python run.py *arguments` would run (flag files included); runs nothing."""
   flag_values = flags.FlagValues()
   define_flags(flag_values)
   flag_values(["run.py", *arguments])
-  config = config_from_flags(flag_values)
-  config_lib.validate(config)
-  return config
+  return validated_config(flag_values)
 
 
 # Exit statuses: a user's mistake, and training that stopped on a non-finite value.
@@ -90,8 +95,7 @@ def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
-    config = config_from_flags()
-    config_lib.validate(config)
+    config = validated_config()
   except UsageError as error:
     _fail(str(error))
   quiet_logging()

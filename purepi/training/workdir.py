@@ -150,7 +150,8 @@ def check_resumable(stored: config_lib.Config, config: config_lib.Config) -> Non
       name not in config_lib.RESUMABLE_CHANGES
       or (name == "num_iterations" and stored.learning_rate_schedule != "constant"))
   changed = [f"--{field.name}: {getattr(stored, field.name)!r} stored, {getattr(config, field.name)!r} now"
-             + (f" (the {stored.learning_rate_schedule} learning rate decays over them)"
+             + (f" (the {stored.learning_rate_schedule} learning rate decays over them: a longer run, "
+                "--budget included, is a new run)"
                 if field.name == "num_iterations" else "")
              for field in dataclasses.fields(config_lib.Config)
              if defining(field.name) and getattr(stored, field.name) != getattr(config, field.name)]
