@@ -8,19 +8,21 @@
 
 Every flag is a field of `purepi.config.Config`; bad values stop the run with a
 one-line error and exit code 2 before anything is written (`purepi.errors`:
-a user's mistake exits 2, training that hit a NaN exits 3, a bug keeps its
+a user's mistake exits 2, training that hit a NaN exits 3, a file that cannot be written
+(full disk, read-only file system) exits 74, a bug keeps its
 traceback). `run.py` at the repository root calls `run`.
 """
 import contextlib
 import dataclasses
 import importlib
+import os
 import sys
 import typing
 
 from absl import app, flags
 
 from purepi import config as config_lib
-from purepi.errors import Interrupted, NonFiniteError, UsageError
+from purepi.errors import Interrupted, NonFiniteError, UsageError, write_failure
 
 # Modes that write into --workdir, which each holds for its whole life (one process at a time).
 WRITING_MODES = ("distill", "ppo", "render", "compare", "pack")
@@ -85,9 +87,11 @@ def parse_config(arguments) -> config_lib.Config:
   return validated_config(flag_values)
 
 
-# Exit statuses: a user's mistake, and training that stopped on a non-finite value.
+# Exit statuses: a user's mistake, training that stopped on a non-finite value, a file that could
+# not be written (sysexits' EX_IOERR). Signals: 128 + the signal's number (`purepi.errors`).
 EXIT_USAGE = 2
 EXIT_NON_FINITE = 3
+EXIT_WRITE = 74
 
 
 def main(argv):
@@ -114,6 +118,13 @@ def main(argv):
   except Interrupted as error:
     print(str(error), file=sys.stderr)
     sys.exit(error.exit_status)
+  except Exception as error:
+    failure = write_failure(error)
+    if failure is None:
+      raise
+    # At once: orbax's and tensorstore's threads still hold the failed writes, and would print a
+    # traceback each while the interpreter shut down.
+    _fail(str(failure), EXIT_WRITE, at_once=True)
 
 
 def _make_cpu_devices(config):
@@ -138,8 +149,12 @@ def _hold_workdir(config):
   return contextlib.nullcontext()
 
 
-def _fail(message, status=EXIT_USAGE):
+def _fail(message, status=EXIT_USAGE, at_once=False):
   print(f"error: {message}", file=sys.stderr)
+  if at_once:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
   sys.exit(status)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import jax
 
 from purepi.env import viewer
-from purepi.errors import UsageError
+from purepi.errors import UsageError, naming
 from purepi.evaluation.evaluator import make_evaluation_search_policy
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
@@ -57,7 +57,7 @@ def write_plan(plan: LoadPlan, policy_name: str, config, directory: Path):
   fields = list(Placement._fields)
   csv_path = directory / "plan.csv"
   temporary = directory / "plan.csv.tmp"
-  with temporary.open("w", newline="") as file:
+  with naming(csv_path), temporary.open("w", newline="") as file:
     writer = csv.writer(file)
     writer.writerow(fields)
     writer.writerows(plan.placements)

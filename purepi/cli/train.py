@@ -12,11 +12,11 @@ import dataclasses
 from pathlib import Path
 
 from purepi.agents import distill, ppo
-from purepi.errors import UsageError
+from purepi.errors import UsageError, write_failure
 from purepi.evaluation import compare
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
-from purepi.training import distributed
+from purepi.training import checkpoints, distributed
 from purepi.training.loop import run_experiment
 
 # mode -> the trainer's `make_algorithm(config, env, network)`.
@@ -24,11 +24,21 @@ ALGORITHMS = {"distill": distill.make_algorithm, "ppo": ppo.make_algorithm}
 
 
 def train_one_seed(config):
-  """Trains `config.mode`'s method, evaluates, checkpoints and reports in `config.workdir`."""
+  """Trains `config.mode`'s method, evaluates, checkpoints and reports in `config.workdir`.
+
+  A file that cannot be written (full disk, read-only directory) stops the run with a
+  `WriteError` that names the newest complete checkpoint, from which the same command resumes.
+  """
   env = make_env(config)
   network = make_network(config)
   algorithm = ALGORITHMS[config.mode](config, env, network)
-  return run_experiment(config, algorithm, env, network)
+  try:
+    return run_experiment(config, algorithm, env, network)
+  except Exception as error:
+    failure = write_failure(error)
+    if failure is None:
+      raise
+    raise failure.stopped(checkpoints.resume_note(config.workdir)) from None
 
 
 def seed_workdir(workdir, seed: int) -> str:

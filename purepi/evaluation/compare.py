@@ -28,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+from purepi.errors import naming
 from purepi.evaluation.protocol import mean_with_t_interval
 from purepi.evaluation.runs import Run, group_runs, run_workdirs
 
@@ -219,7 +220,8 @@ def plot_comparison(groups, baselines, path):
     axes_row[-1].legend(loc="lower right", fontsize=7)
   figure.suptitle("Held-out utilization: mean over seeds (markers at evaluations), min-max band")
   figure.tight_layout()
-  figure.savefig(path)
+  with naming(path):
+    figure.savefig(path)
 
 
 def read_runs(workdirs, progress: bool = False):
@@ -241,8 +243,9 @@ def write_comparison(workdirs, directory, progress: bool = False):
   table_path = os.path.join(directory, "comparison.md")
   plot_comparison(groups, baselines, plot_path)
   markdown = comparison_markdown(groups, baselines, baselines_agree)
-  with open(table_path, "w") as file:
+  json_path = os.path.join(directory, "comparison.json")
+  with naming(table_path), open(table_path, "w") as file:
     file.write(markdown)
-  with open(os.path.join(directory, "comparison.json"), "w") as file:
+  with naming(json_path), open(json_path, "w") as file:
     file.write(comparison_json(groups, baselines))
   return markdown, plot_path, table_path

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from purepi.env import viewer
+from purepi.errors import naming
 from purepi.policies.rollout import rollout
 from purepi.policies.search_policy import make_greedy_policy
 
@@ -61,8 +62,9 @@ def plot_learning_curve(records, baselines, path: Path) -> None:
   bottom.legend(loc="upper right", fontsize=8)
   figure.tight_layout()
   temporary = path.with_name(path.stem + ".tmp.png")
-  figure.savefig(temporary)
-  os.replace(temporary, path)
+  with naming(path):
+    figure.savefig(temporary)
+    os.replace(temporary, path)
 
 
 def render_greedy_instances(env, network, params, instance_keys, directory: Path, progress: bool = False):
@@ -81,7 +83,8 @@ def render_greedy_instances(env, network, params, instance_keys, directory: Path
   for index in tqdm(range(len(instance_keys)), desc="renders", unit="render", leave=False,
                     disable=not progress, dynamic_ncols=True):
     path = directory / f"instance_{index:02d}_utilization_{float(utilizations[index]):.3f}.png"
-    viewer.render(jax.tree.map(lambda leaf: leaf[index], states), path=str(path))
+    with naming(path):
+      viewer.render(jax.tree.map(lambda leaf: leaf[index], states), path=str(path))
     paths.append(path)
   return paths
 

@@ -3,7 +3,11 @@
 A checkpoint holds everything an uninterrupted run carries from one iteration
 to the next, so a resumed run replays the same RNG stream.
 """
+import contextlib
+import logging
 import shutil
+import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -12,7 +16,7 @@ import jax
 import numpy as np
 
 from purepi.devices import from_global, replicate, to_global, unreplicate
-from purepi.errors import UsageError
+from purepi.errors import UsageError, WriteError, write_failure
 from purepi.training import distributed
 from purepi.training.algorithm import TrainState
 from purepi.training.workdir import load_config
@@ -50,8 +54,16 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def save(self, iteration: int, payload) -> None:
-    self._manager.save(iteration, args=self._ocp.args.StandardSave(payload), force=True)
-    self._manager.wait_until_finished()
+    """Writes checkpoint `iteration`; a full disk or read-only directory is a `WriteError`."""
+    try:
+      with _quiet_unless_it_succeeds():
+        self._manager.save(iteration, args=self._ocp.args.StandardSave(payload), force=True)
+        self._manager.wait_until_finished()
+    except Exception as error:  # tensorstore reports an OS error as a ValueError
+      failure = write_failure(error)
+      if failure is None:
+        raise
+      raise WriteError(f"checkpoint {iteration} in {self._directory}", failure.reason) from None
 
   def restore(self, template=None, iteration: Optional[int] = None):
     """The payload of `iteration` (default: the latest), shaped like `template` if given."""
@@ -116,6 +128,39 @@ class Checkpointer:
       destination, suffix = aside / f"{iteration}_{suffix}", suffix + 1
     shutil.move(str(self._directory / str(iteration)), destination)
     return destination
+
+
+@contextlib.contextmanager
+def _quiet_unless_it_succeeds():
+  """No log records nor thread tracebacks while orbax saves, and none after a failed save.
+
+  When a write fails, orbax's threads log it with a traceback and tensorstore's threads, ending the
+  writes under way after orbax closed their event loop, print one traceback each ("Event loop is
+  closed") through Python's hooks, before and after the save raises: the caller reports the failure
+  once. A save that succeeds puts everything back.
+  """
+  hooks = sys.excepthook, sys.unraisablehook, threading.excepthook
+  disabled = logging.root.manager.disable
+
+  def ignore(*args):
+    del args
+
+  logging.disable(logging.CRITICAL)
+  sys.excepthook = sys.unraisablehook = threading.excepthook = ignore
+  yield
+  logging.disable(disabled)
+  sys.excepthook, sys.unraisablehook, threading.excepthook = hooks
+
+
+def resume_note(workdir) -> str:
+  """What a run stopped by a write failure kept, and how to go on from it."""
+  directory = Path(workdir) / "checkpoints"
+  complete = [int(path.name) for path in directory.iterdir() if path.name.isdigit()] if (
+      directory.is_dir()) else []
+  if not complete:
+    return "no checkpoint was complete yet: free space and run the same command to start again"
+  return (f"checkpoint {max(complete)} is the newest complete one: free space (or copy the workdir "
+          "elsewhere) and run the same command to resume from it")
 
 
 def checkpoint_payload(device_state: TrainState, key, counters, devices) -> Dict[str, Any]:

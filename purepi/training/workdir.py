@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Any, Dict
 
 from purepi import config as config_lib
-from purepi.errors import UsageError
+from purepi.errors import UsageError, naming
 
 
 def write_json(path: Path, value) -> None:
   """Writes `value` as JSON through a temporary file, so a reader never sees half a file."""
   temporary = path.with_name(path.name + ".tmp")
-  temporary.write_text(json.dumps(value, indent=2) + "\n")
-  os.replace(temporary, path)
+  with naming(path):
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(temporary, path)
 
 
 def read_json(path: Path, what: str):
@@ -70,7 +71,7 @@ def read_metrics(path: Path):
 
 
 def append_metrics(path: Path, record: Dict[str, Any]) -> None:
-  with path.open("a") as file:
+  with naming(path), path.open("a") as file:
     file.write(_json_line(record))
 
 
@@ -86,8 +87,9 @@ def keep_metrics_through(path: Path, iteration: int) -> None:
     return
   kept = [record for record in read_metrics(path) if record["iteration"] <= iteration]
   temporary = path.with_name(path.name + ".tmp")
-  temporary.write_text("".join(_json_line(record) for record in kept))
-  os.replace(temporary, path)
+  with naming(path):
+    temporary.write_text("".join(_json_line(record) for record in kept))
+    os.replace(temporary, path)
 
 
 def prepare_workdir(workdir: str) -> Path:
@@ -173,16 +175,17 @@ def exclusive(workdir: str):
   written nothing.
   """
   path = prepare_workdir(workdir) / LOCK_FILE
-  with open(path, "a+") as lock:
+  # Locked through a read-only descriptor, so that holding the lock keeps no file open for writing
+  # (a file system with one cannot be remounted read-only).
+  descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+  try:
     try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-      lock.seek(0)
-      holder = lock.read().strip() or "another process"
+      holder = path.read_text().strip() or "another process"
       raise UsageError(f"--workdir={workdir} is in use by {holder}: one run at a time writes into a "
                        "workdir; wait for it to end, or choose another --workdir") from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"pid {os.getpid()} ({' '.join(sys.argv)})\n")
-    lock.flush()
+    path.write_text(f"pid {os.getpid()} ({' '.join(sys.argv)})\n")
     yield
+  finally:
+    os.close(descriptor)
