@@ -26,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from purepi import config as config_lib  # noqa: E402
+from purepi.cli import settings  # noqa: E402
 from purepi.evaluation import compare  # noqa: E402
 from purepi.evaluation.protocol import mean_with_t_interval  # noqa: E402
 from purepi.evaluation.runs import run_workdirs  # noqa: E402
@@ -150,6 +151,38 @@ def flag_list(which):
   return [", ".join(f"`--{name}`" for name in names)]
 
 
+# Groups of settings named once under the table of the modes' settings.
+SETTING_GROUPS = (("network", settings.NETWORK), ("instances", settings.INSTANCES), ("held-out", settings.HELD_OUT),
+                  ("search", settings.EVALUATION_SEARCH))
+
+
+def _setting_names(names):
+  """`names` as flags, a whole group of `SETTING_GROUPS` shown by the group's name."""
+  names, shown = list(names), []
+  for group, members in SETTING_GROUPS:
+    if set(members) <= set(names):
+      shown.append(f"*{group}*")
+      names = [name for name in names if name not in members]
+  return ", ".join(shown + [f"`--{name}`" for name in names if name != "mode"])
+
+
+def mode_settings_table(_):
+  """Per mode: the settings it takes from the trained run, from it unless given, from the command line."""
+  lines = ["| mode | the trained run's | the trained run's unless given | the command line's |",
+           "|---|---|---|---|",
+           "| `distill`, `ppo` | (on resume: every setting that defines the run must match) | | every "
+           "setting, but the other trainer's own |"]
+  for mode, unless_given in settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN.items():
+    lines.append(f"| `{mode}` | {_setting_names(settings.TRAINED_RUN_SETTINGS)} | "
+                 f"{_setting_names(unless_given)} | {_setting_names(settings.ALWAYS_FROM_THE_COMMAND_LINE)} |")
+  for mode, read in settings.COMMAND_LINE_ONLY.items():
+    lines.append(f"| `{mode}` | | | {_setting_names(read)} |")
+  lines.append("")
+  lines.append("; ".join(f"*{group}*: " + ", ".join(f"`--{name}`" for name in members)
+                         for group, members in SETTING_GROUPS) + ".")
+  return lines
+
+
 def plan_summary(path):
   """One line from a load plan's plan.json: what was placed, the utilization, the policy."""
   with open(os.path.join(ROOT, path)) as file:
@@ -169,6 +202,7 @@ def command_output(path):
 GENERATORS = {"summary": summary_table, "methods": methods_table, "seeds": seeds_table,
               "commands": whole_command_table,
               "difference": paired_difference, "flags": flag_list, "plan": plan_summary,
+              "modesettings": mode_settings_table,
               "output": command_output}
 
 

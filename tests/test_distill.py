@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from purepi.agents import distill
-from purepi.cli import evaluate
+from purepi.cli import evaluate, settings
 from purepi import devices as device_lib
 from purepi.evaluation.protocol import make_env
 from purepi.training import algorithm, checkpoints
@@ -227,12 +227,13 @@ def test_checkpoint_holds_the_final_params(runs, minibatch_setup):
 @pytest.mark.slow
 def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
   root, straight, _ = runs
-  config = dataclasses.replace(TINY, checkpoint=str(root / "a"), workdir=str(tmp_path))
+  config = dataclasses.replace(TINY, mode="eval", checkpoint=str(root / "a"), workdir=str(tmp_path))
   evaluate.eval_main(config)
   table = capsys.readouterr().out
   greedy_row = next(line for line in table.splitlines() if line.startswith("| network, greedy"))
   assert f"{straight[1]['eval_greedy_utilization']:.4f}" in greedy_row
   assert "| tightest_fit |" in table
+  config = dataclasses.replace(config, mode="render")
   evaluate.render_main(dataclasses.replace(config, num_renders=2))
   assert len(list((tmp_path / "renders").glob("*.png"))) == 2
   container = tmp_path / "container.csv"
@@ -292,8 +293,11 @@ def test_a_run_with_rotations_trains_and_packs_an_item_only_a_turn_lets_in(tmp_p
   _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2))
   logits, _ = make_network(run_config).apply(params, timestep.observation)
   assert env.action_grid_shape == (6, 5, 6) and logits.shape == (2, 6 * 5 * 6)
-  # --mode=eval keeps the run's instances and orientations (this call's defaults are cut, none).
-  _, eval_env, _, _ = evaluate._load_for_evaluation(dataclasses.replace(TINY, mode="eval", checkpoint=str(workdir)))
+  # --mode=eval keeps the run's instances and orientations unless the command line gives them
+  # (this call's defaults are cut, none).
+  eval_config = settings.for_trained_run(dataclasses.replace(TINY, mode="eval", checkpoint=str(workdir)),
+                                         run_config, given=())
+  _, eval_env, _, _ = evaluate._load_for_evaluation(eval_config)
   assert type(eval_env.generator).__name__ == "RandomBoxGenerator" and eval_env.rotations == "all"
 
   (tmp_path / "load.csv").write_text("Item_Name,Length,Width,Height,Quantity\n"

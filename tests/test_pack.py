@@ -88,11 +88,14 @@ def test_the_same_seed_gives_the_same_plan(plans):
   assert search_csv == (plans["search_again"][1] / "plan.csv").read_text()
 
 
-def test_more_items_than_the_network_has_slots_is_refused_in_one_line(tmp_path):
+def test_more_items_than_max_num_items_names_the_flag_and_a_larger_one_packs_them(tmp_path):
   (tmp_path / "big.csv").write_text("Item_Name,Length,Width,Height,Quantity\nbox,100,100,100,6\n")
   shutil.copytree(TRAINED, tmp_path / "trained")
   config = dataclasses.replace(workdir_lib.load_config(TRAINED / "config.json"), mode="pack",
                                checkpoint=str(tmp_path / "trained"), csv_path=str(tmp_path / "big.csv"),
-                               workdir=str(tmp_path / "plan"))
-  with pytest.raises(UsageError, match=r"6 items so far, more than max_num_items=5 .*split the load"):
+                               workdir=str(tmp_path / "plan"), pack_policy="greedy")
+  with pytest.raises(UsageError, match=r"6 items so far, more than max_num_items=5: .*give --max_num_items"):
     pack.main(config)
+  # The network trained on 5 items packs 6 when the command line gives the size.
+  plan = pack.main(dataclasses.replace(config, max_num_items=6, max_num_ems=12, obs_num_ems=12))
+  assert len(plan.placements) + len(plan.unplaced) == 6 and len(plan.placements) >= 1

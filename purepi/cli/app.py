@@ -22,6 +22,7 @@ import typing
 from absl import app, flags
 
 from purepi import config as config_lib
+from purepi.cli import settings
 from purepi.errors import Interrupted, NonFiniteError, UsageError, write_failure
 
 # Modes that write into --workdir, which each holds for its whole life (one process at a time).
@@ -72,11 +73,29 @@ def config_from_flags(flag_values=flags.FLAGS) -> config_lib.Config:
   return config_lib.Config(**values)
 
 
+def given_settings(flag_values=flags.FLAGS):
+  """Names of the `Config` fields set on the command line (or in a flag file)."""
+  return [field.name for field in dataclasses.fields(config_lib.Config) if flag_values[field.name].present]
+
+
 def validated_config(flag_values=flags.FLAGS) -> config_lib.Config:
-  """The `Config` the parsed flags ask for, validated, with `--budget` applied."""
+  """The `Config` the parsed flags ask for, validated, with `--budget` applied.
+
+  A flag the mode does not read is refused (`purepi.cli.settings`).
+  """
   config = config_from_flags(flag_values)
   config_lib.validate(config)
+  settings.check_given(config.mode, given_settings(flag_values))
   return config_lib.with_budget(config)
+
+
+def _with_trained_run(config):
+  """For a mode that runs a trained network: its trained run's settings, but for those given."""
+  if config.mode not in settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN:
+    return config
+  from purepi.training.checkpoints import load_run_config
+  return settings.for_trained_run(config, load_run_config(config.checkpoint or config.workdir),
+                                  given_settings())
 
 
 def parse_config(arguments) -> config_lib.Config:
@@ -109,6 +128,7 @@ def main(argv):
     _join_processes(config)
     module_name, function_name = ENTRY_POINTS[config.mode].split(":")
     entry = getattr(importlib.import_module(module_name), function_name)
+    config = _with_trained_run(config)
     with _hold_workdir(config):
       entry(config)
   except UsageError as error:

@@ -1,10 +1,10 @@
 """The modes that measure or show trained runs: `eval`, `render`, `baselines`, `compare`."""
-import dataclasses
 from pathlib import Path
 
 import jax
 
 from purepi import config as config_lib
+from purepi.cli import settings
 from purepi.devices import replicate
 from purepi.errors import UsageError
 from purepi.evaluation import baselines as baselines_lib
@@ -16,21 +16,13 @@ from purepi.training.checkpoints import load_params
 
 
 def _load_for_evaluation(config):
-  """(run config with this call's evaluation settings, env, network, params) from `--checkpoint`.
+  """(settings, env, network, params) of the trained run of `--checkpoint` (else the workdir's).
 
-  Without `--checkpoint` the workdir's latest checkpoint is used. The network
-  and environment settings are the trained run's (its config.json), except
-  `--csv_path`, which packs a real container's items with the trained policy,
-  and `--min_support`, a placement rule the trained policy can follow (it only
-  chooses among the allowed actions). `--generator` and `--rotations` are the
-  trained run's.
+  The network and its action space are the trained run's; every other setting the mode reads
+  is `config`'s (`purepi.cli.settings`: the command line gives what differs from the run).
   """
-  params, run_config = load_params(config.checkpoint or config.workdir)
-  evaluation_fields = ("eval_num_episodes", "eval_seed", "eval_num_simulations",
-                       "eval_max_num_considered_actions", "eval_gumbel_scale", "eval_search_value_scale",
-                       "num_renders", "workdir", "progress", "csv_path", "min_support")
-  run_config = dataclasses.replace(
-      run_config, **{name: getattr(config, name) for name in evaluation_fields})
+  params, trained = load_params(config.checkpoint or config.workdir)
+  run_config = settings.for_trained_run(config, trained, settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN[config.mode])
   return run_config, make_env(run_config), make_network(run_config), params
 
 

@@ -4,10 +4,11 @@
       --workdir=workdirs/my_plan [--pack_policy=greedy] [--container_dims=12030,2350,2390]
 
 The CSV lists the items (`Item_Name,Length,Width,Height,Quantity`, mm). The
-network and its environment settings come from the trained run (`--checkpoint`:
-a workdir or one of its checkpoints). The policy is search by default
-(`--eval_num_simulations` of Gumbel MuZero over the trained run's
-`eval_max_num_considered_actions`, no root noise) or the greedy
+network comes from the trained run (`--checkpoint`: a workdir or one of its
+checkpoints), and so does every setting the command line does not give
+(`purepi.cli.settings`). The policy is search by default
+(`--eval_num_simulations` of Gumbel MuZero over
+`--eval_max_num_considered_actions`, no root noise) or the greedy
 network; the same `--seed` gives the same plan. Writes into `--workdir`:
   plan.csv     one row per placed item, in placement order: order, item, copy,
                x, y, z (the corner nearest the container's origin), x_len,
@@ -19,17 +20,17 @@ network; the same `--seed` gives the same plan. Writes into `--workdir`:
   plan.png     the packed container; plan_steps.gif one frame per placement;
 and prints a one-screen summary.
 
-A CSV with more items than the network has item slots (its `max_num_items`) is
-refused in one line: split the load. Observations are fractions of the
+A CSV with more items than `--max_num_items` (the trained run's unless given)
+is refused in one line that says to give a larger one. Observations are fractions of the
 container, so a container other than the one trained on (`--container_dims`)
 is packed as is, but the network has only seen its training container.
 """
 import csv
-import dataclasses
 from pathlib import Path
 
 import jax
 
+from purepi.cli import settings
 from purepi.env import viewer
 from purepi.errors import UsageError, naming
 from purepi.evaluation.evaluator import make_evaluation_search_policy
@@ -41,10 +42,6 @@ from purepi.training.checkpoints import load_params
 from purepi.training.workdir import prepare_workdir, write_json
 
 # Settings of this call that replace the trained run's: what to pack, how, and where to write.
-PACK_SETTINGS = ("csv_path", "container_dims", "pack_policy", "eval_num_simulations",
-                 "eval_gumbel_scale", "eval_search_value_scale", "seed", "workdir", "progress", "min_support")
-
-
 def packing_policy(config, env, network, params):
   if config.pack_policy == "greedy":
     return make_greedy_policy(env, network, params), "greedy network"
@@ -94,14 +91,14 @@ def summary(plan: LoadPlan, policy_name: str, config, paths) -> str:
 
 def main(config):
   """`--mode=pack`: see the module docstring."""
-  params, run_config = load_params(config.checkpoint or config.workdir)
-  run_config = dataclasses.replace(run_config, **{name: getattr(config, name) for name in PACK_SETTINGS})
+  params, trained = load_params(config.checkpoint or config.workdir)
+  run_config = settings.for_trained_run(config, trained, settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN["pack"])
   try:
     env = make_env(run_config)
   except UsageError as error:
     if "more than max_num_items" in str(error):
-      raise UsageError(f"{error} (the network has {run_config.max_num_items} item slots: split the load "
-                       "into several CSVs)") from None
+      raise UsageError(f"{error}: the network packs any number of items, give --max_num_items (and "
+                       "--max_num_ems, --obs_num_ems, about twice as many) for the whole load") from None
     raise
   network = make_network(run_config)
   policy_fn, policy_name = packing_policy(run_config, env, network, params)

@@ -186,20 +186,29 @@ def device_state_of(payload, devices) -> TrainState:
                     None if replay is None else from_global(replay, devices))
 
 
+def trained_run(checkpoint: str):
+  """`(workdir, iteration)` of a workdir (its latest checkpoint: None) or a checkpoints/<iteration>."""
+  path = Path(checkpoint)
+  if (path / "checkpoints").is_dir():
+    return path, None
+  if path.parent.name == "checkpoints" and path.name.isdigit():
+    return path.parent.parent, int(path.name)
+  raise UsageError(f"--checkpoint={checkpoint} is neither a workdir with checkpoints/ "
+                   "nor a checkpoints/<iteration> directory")
+
+
+def load_run_config(checkpoint: str):
+  """The trained run's `Config` (its workdir's config.json) of a workdir or checkpoint directory."""
+  return load_config(trained_run(checkpoint)[0] / "config.json")
+
+
 def load_params(checkpoint: str):
   """Params and the run's `Config` from a workdir (its latest checkpoint) or a checkpoint directory.
 
   The network and environment settings must be the trained run's, so they are
   read from the workdir's config.json.
   """
-  path = Path(checkpoint)
-  if (path / "checkpoints").is_dir():
-    workdir, iteration = path, None
-  elif path.parent.name == "checkpoints" and path.name.isdigit():
-    workdir, iteration = path.parent.parent, int(path.name)
-  else:
-    raise UsageError(f"--checkpoint={checkpoint} is neither a workdir with checkpoints/ "
-                            "nor a checkpoints/<iteration> directory")
+  workdir, iteration = trained_run(checkpoint)
   run_config = load_config(workdir / "config.json")
   payload = Checkpointer(workdir / "checkpoints").restore_to_host(iteration)
   return payload["params"], run_config
