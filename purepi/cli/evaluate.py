@@ -8,7 +8,7 @@ from purepi.cli import settings
 from purepi.devices import replicate
 from purepi.errors import UsageError
 from purepi.evaluation import baselines as baselines_lib
-from purepi.evaluation import compare, reports
+from purepi.evaluation import compare, reports, scaling
 from purepi.evaluation.evaluator import Evaluator
 from purepi.evaluation.protocol import held_out_keys, make_env
 from purepi.networks import make_network
@@ -74,3 +74,6 @@ def compare_main(config):
                                                              progress=config.progress)
   print(markdown)
   print(f"wrote {plot_path} and {table_path}")
+  budget_paths = scaling.write_budgets(config.workdirs, config.workdir)
+  if budget_paths:
+    print(f"wrote {' and '.join(budget_paths)}: each method against its training budget")
