@@ -27,7 +27,7 @@ sys.path.insert(0, ROOT)
 
 from purepi import config as config_lib  # noqa: E402
 from purepi.cli import settings  # noqa: E402
-from purepi.evaluation import compare  # noqa: E402
+from purepi.evaluation import compare, scaling  # noqa: E402
 from purepi.evaluation.protocol import mean_with_t_interval  # noqa: E402
 from purepi.evaluation.runs import run_workdirs  # noqa: E402
 
@@ -39,10 +39,17 @@ METHOD_NAMES = {"distill": "search distillation (`distill.flags`)", "ppo": "PPO 
 
 
 def result_set_workdirs(name):
-  """The method folders of `docs/results/<name>` (relative to the repository root), in name order."""
+  """The workdirs of `docs/results/<name>` (relative to the repository root).
+
+  Those its workdirs.txt lists (one per line: a set may build on another's runs), else its
+  method folders in name order.
+  """
   folder = os.path.join(RESULTS, name)
   if not os.path.isdir(os.path.join(ROOT, folder)):
     raise ValueError(f"no result set {folder}")
+  listed = os.path.join(ROOT, folder, "workdirs.txt")
+  if os.path.exists(listed):
+    return open(listed).read().split()
   return [os.path.join(folder, entry) for entry in sorted(os.listdir(os.path.join(ROOT, folder)))
           if os.path.isdir(os.path.join(ROOT, folder, entry))]
 
@@ -183,6 +190,12 @@ def mode_settings_table(_):
   return lines
 
 
+def budgets_table(name):
+  """Each method at each budget of a result set (`purepi.evaluation.scaling`)."""
+  groups, _, _ = _runs(name)
+  return scaling.budget_table_lines(scaling.budget_points(groups))
+
+
 def plan_summary(path):
   """One line from a load plan's plan.json: what was placed, the utilization, the policy."""
   with open(os.path.join(ROOT, path)) as file:
@@ -202,7 +215,7 @@ def command_output(path):
 GENERATORS = {"summary": summary_table, "methods": methods_table, "seeds": seeds_table,
               "commands": whole_command_table,
               "difference": paired_difference, "flags": flag_list, "plan": plan_summary,
-              "modesettings": mode_settings_table,
+              "modesettings": mode_settings_table, "budgets": budgets_table,
               "output": command_output}
 
 
@@ -261,6 +274,9 @@ def comparison_problems(name):
   groups, baselines, agree = _runs(name)
   expected = {"comparison.md": compare.comparison_markdown(groups, baselines, agree),
               "comparison.json": compare.comparison_json(groups, baselines)}
+  methods = scaling.budget_points(groups)
+  if methods:
+    expected["budgets.md"] = scaling.budgets_markdown(methods)
   problems = []
   for file_name, text in expected.items():
     path = os.path.join(folder, file_name)

@@ -122,6 +122,19 @@ def write_budgets(workdirs, directory):
   plot_path, table_path = f"{directory}/budgets.png", f"{directory}/budgets.md"
   plot_budgets(methods, baselines, plot_path)
   with naming(table_path), open(table_path, "w") as file:
-    file.write("\n".join(["# Budgets", "", *budget_table_lines(methods), "", compare.TABLE_NOTE]) + "\n")
+    file.write(budgets_markdown(methods))
   return plot_path, table_path
+
+
+def budgets_markdown(methods):
+  """The text of budgets.md."""
+  return "\n".join(["# Budgets", "", *budget_table_lines(methods), "", BUDGETS_NOTE]) + "\n"
+
+
+BUDGETS_NOTE = (
+    "Utilization: the last evaluation on the held-out instances; with several seeds, the mean over "
+    "seeds ± the half-width of its 95% Student-t interval over seeds. Training wall-clock: measured, "
+    "mean over seeds; and the budget times the smallest budget's measured time per unit of budget, "
+    "the x-axis of budgets.png (an iteration costs the same all along a run; a long run may have "
+    "shared the machine).")
 
