@@ -29,10 +29,10 @@ BLOG_DECISIONS_PER_S = 20_000  # the blog, on 4 GPUs
 CPU_ROLLOUT_BATCH = 32
 
 
-def paper_config(rollout_batch_size=None):
-  """`distill.flags` overlaid with `paper.flags`, the rollout (and training) batch cut if asked."""
+def paper_config(rollout_batch_size=None, extra_flags=()):
+  """`distill.flags` overlaid with `paper.flags` (and `extra_flags`), the rollout (and training) batch cut if asked."""
   config = parse_config([f"--flagfile={ROOT / 'distill.flags'}", f"--flagfile={ROOT / 'paper.flags'}",
-                         "--progress=false"])
+                         "--progress=false", *extra_flags])
   if rollout_batch_size is None and jax.devices()[0].platform == "cpu":
     rollout_batch_size = CPU_ROLLOUT_BATCH
   if rollout_batch_size is not None and rollout_batch_size != config.rollout_batch_size:
@@ -42,9 +42,9 @@ def paper_config(rollout_batch_size=None):
   return config
 
 
-def run_paper_scale_benchmark(rollout_batch_size=None, num_repeats=3):
+def run_paper_scale_benchmark(rollout_batch_size=None, num_repeats=3, extra_flags=()):
   """Prints and returns compile time, seconds per iteration and collection decisions/s."""
-  config = paper_config(rollout_batch_size)
+  config = paper_config(rollout_batch_size, extra_flags)
   devices = all_devices()
   env, network = make_env(config), make_network(config)
   algorithm = train.ALGORITHMS["distill"](config, env, network)
