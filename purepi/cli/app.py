@@ -128,9 +128,8 @@ def main(argv):
     _join_processes(config)
     module_name, function_name = ENTRY_POINTS[config.mode].split(":")
     entry = getattr(importlib.import_module(module_name), function_name)
-    config = _with_trained_run(config)
     with _hold_workdir(config):
-      entry(config)
+      entry(_with_trained_run(config))
   except UsageError as error:
     _fail(str(error))
   except NonFiniteError as error:
