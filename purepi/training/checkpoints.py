@@ -137,7 +137,8 @@ def _quiet_unless_it_succeeds():
   When a write fails, orbax's threads log it with a traceback and tensorstore's threads, ending the
   writes under way after orbax closed their event loop, print one traceback each ("Event loop is
   closed") through Python's hooks, before and after the save raises: the caller reports the failure
-  once. A save that succeeds puts everything back.
+  once. A save that succeeds, or fails for another reason (a bug keeps its traceback), puts
+  everything back.
   """
   hooks = sys.excepthook, sys.unraisablehook, threading.excepthook
   disabled = logging.root.manager.disable
@@ -145,11 +146,19 @@ def _quiet_unless_it_succeeds():
   def ignore(*args):
     del args
 
+  def put_back():
+    logging.disable(disabled)
+    sys.excepthook, sys.unraisablehook, threading.excepthook = hooks
+
   logging.disable(logging.CRITICAL)
   sys.excepthook = sys.unraisablehook = threading.excepthook = ignore
-  yield
-  logging.disable(disabled)
-  sys.excepthook, sys.unraisablehook, threading.excepthook = hooks
+  try:
+    yield
+  except Exception as error:
+    if write_failure(error) is None:
+      put_back()
+    raise
+  put_back()
 
 
 def resume_note(workdir) -> str:
