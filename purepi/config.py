@@ -15,7 +15,7 @@ PACK_POLICIES = ("search", "greedy")
 ROTATIONS = ("none", "upright", "all")  # purepi.env.orientations, which config may not import
 GENERATORS = ("cut", "boxes")
 VALUE_POOLINGS = ("mean", "sum")
-MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", "pack")
+MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", "pack", "export")
 # Settings a resumed run may change: how long it runs and what it reports. The
 # workdir is the directory that holds the run, however its path is spelled. The
 # others define the run: a workdir refuses to continue with a different value.
@@ -262,6 +262,7 @@ def validate(config: Config) -> None:
   require(all(units > 0 for units in config.mlp_units),
           f"--mlp_units must be positive integers, got {','.join(map(str, config.mlp_units))}")
   require(config.mode != "compare" or config.workdirs, "--mode=compare needs --workdirs=DIR[,DIR...]")
+  require(config.mode != "export" or config.checkpoint, "--mode=export needs --checkpoint=WORKDIR")
   require(config.num_cpu_devices >= 0, f"--num_cpu_devices must be >= 0, got {config.num_cpu_devices}")
   require(config.num_processes >= 1, f"--num_processes must be positive, got {config.num_processes}")
   require(0 <= config.process_id < config.num_processes,

@@ -145,9 +145,31 @@ def check_state(state, obs_num_ems, min_support=0.0):
   return utilization
 
 
-@given(seed=st.integers(0, 2**31 - 1), scenario=st.sampled_from(list(SCENARIOS)),
-       choice_seed=st.integers(0, 2**31 - 1), invalid_step=st.integers(0, 3))
+EPISODES = dict(seed=st.integers(0, 2**31 - 1), scenario=st.sampled_from(list(SCENARIOS)),
+                choice_seed=st.integers(0, 2**31 - 1), invalid_step=st.integers(0, 3))
+
+
+@given(**EPISODES)
 def test_episode_invariants(runner, seed, scenario, choice_seed, invalid_step):
+  check_episode(runner, seed, scenario, choice_seed, invalid_step)
+
+
+@pytest.fixture(scope="module")
+def large_runner():
+  """A load of 100 items, two EMS slots per item (the sizes `--mode=pack` gives such a load)."""
+  env = make_env(dict(max_num_items=100, max_num_ems=200, obs_num_ems=200))
+  return (env, *episode_runner(env))
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None)
+@given(**EPISODES)
+def test_episode_invariants_at_100_items(large_runner, seed, scenario, choice_seed, invalid_step):
+  check_episode(large_runner, seed, scenario, choice_seed, invalid_step)
+
+
+def check_episode(runner, seed, scenario, choice_seed, invalid_step):
+  """Plays one episode of `scenario` and checks every step (see the module docstring)."""
   env, run, num_steps = runner
   choices = np.random.default_rng(choice_seed).integers(0, 1000, num_steps)
   (first_state, first_timestep), (states, timesteps, actions) = jax.device_get(

@@ -23,6 +23,7 @@ LAYERS = (
     ("purepi.evaluation",),
     ("purepi.training",),
     ("purepi.agents",),
+    ("purepi.planner",),
     ("purepi.cli", "purepi.__main__"),
 )
 LAYER_OF = {name: depth for depth, names in enumerate(LAYERS) for name in names}

@@ -5,15 +5,14 @@ import json
 import shutil
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
+from purepi import planner
 from purepi.cli import pack
 from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env
 from purepi.training import workdir as workdir_lib
+from tests import plan_checks
 
 TRAINED = Path(__file__).parent / "data" / "workdir_v0"  # a tiny trained run, max_num_items=5
 # Six items: more volume than the 20-foot container holds, so some cannot fit.
@@ -59,27 +58,12 @@ def test_placed_and_unplaced_items_are_exactly_the_csv_items(plans):
 
 def test_placed_items_lie_in_the_container_and_never_overlap(plans):
   for plan, _, _ in plans.values():
-    lower = np.array([[p.x, p.y, p.z] for p in plan.placements])
-    upper = lower + np.array([[p.x_len, p.y_len, p.z_len] for p in plan.placements])
-    assert np.all(lower >= 0) and np.all(upper <= np.array(plan.container))
-    shared = np.all(np.maximum(lower[:, None], lower[None]) < np.minimum(upper[:, None], upper[None]), -1)
-    assert not np.any(shared & ~np.eye(len(lower), dtype=bool))
+    plan_checks.check_items_lie_in_the_container_and_never_overlap(plan)
 
 
 def test_replaying_the_rows_through_the_environment_reproduces_the_utilization(plans):
   for plan, _, config in plans.values():
-    env = make_env(config)
-    state, timestep = env.reset(jax.random.PRNGKey(0))
-    for placement in plan.placements:
-      shown = np.asarray(state.sorted_ems_indexes)[:env.obs_num_ems]
-      corners = np.stack([np.asarray(state.ems.x1)[shown], np.asarray(state.ems.y1)[shown],
-                          np.asarray(state.ems.z1)[shown]], -1)
-      at_corner = np.all(corners == [placement.x, placement.y, placement.z], -1)
-      ems_id = int(np.argmax(at_corner & np.asarray(state.action_mask)[:, placement.item]))
-      assert at_corner[ems_id] and state.action_mask[ems_id, placement.item]
-      state, timestep = env.step(state, jnp.array([ems_id, placement.item], jnp.int32))
-      assert not timestep.extras["invalid_action"]
-    assert float(timestep.extras["volume_utilization"]) == pytest.approx(plan.utilization, rel=1e-6)
+    plan_checks.check_replaying_the_rows_reproduces_the_utilization(plan, make_env(config))
 
 
 def test_the_same_seed_gives_the_same_plan(plans):
@@ -88,14 +72,19 @@ def test_the_same_seed_gives_the_same_plan(plans):
   assert search_csv == (plans["search_again"][1] / "plan.csv").read_text()
 
 
-def test_more_items_than_max_num_items_names_the_flag_and_a_larger_one_packs_them(tmp_path):
+def test_more_items_than_a_given_max_num_items_is_refused_and_the_load_size_packs_them(tmp_path):
   (tmp_path / "big.csv").write_text("Item_Name,Length,Width,Height,Quantity\nbox,100,100,100,6\n")
   shutil.copytree(TRAINED, tmp_path / "trained")
   config = dataclasses.replace(workdir_lib.load_config(TRAINED / "config.json"), mode="pack",
                                checkpoint=str(tmp_path / "trained"), csv_path=str(tmp_path / "big.csv"),
                                workdir=str(tmp_path / "plan"), pack_policy="greedy")
-  with pytest.raises(UsageError, match=r"6 items so far, more than max_num_items=5: .*give --max_num_items"):
+  with pytest.raises(UsageError, match=r"6 items so far, more than max_num_items=5: leave --max_num_items out"):
     pack.main(config)
-  # The network trained on 5 items packs 6 when the command line gives the size.
-  plan = pack.main(dataclasses.replace(config, max_num_items=6, max_num_ems=12, obs_num_ems=12))
+  # Sized to the load (what the command line does unless it gives the sizes), the network trained
+  # on 5 items packs 6.
+  sized = planner.sized_for_load(config)
+  assert (sized.max_num_items, sized.max_num_ems, sized.obs_num_ems) == (6, 12, 12)
+  plan = pack.main(sized)
   assert len(plan.placements) + len(plan.unplaced) == 6 and len(plan.placements) >= 1
+  # Given sizes stay as given.
+  assert planner.sized_for_load(config, given=("max_num_items",)).max_num_items == 5

@@ -37,6 +37,7 @@ ENTRY_POINTS = {
     "render": "purepi.cli.evaluate:render_main",
     "compare": "purepi.cli.evaluate:compare_main",
     "pack": "purepi.cli.pack:main",
+    "export": "purepi.cli.pack:export_main",
 }
 
 
@@ -85,17 +86,20 @@ def validated_config(flag_values=flags.FLAGS) -> config_lib.Config:
   """
   config = config_from_flags(flag_values)
   config_lib.validate(config)
-  settings.check_given(config.mode, given_settings(flag_values))
-  return config_lib.with_budget(config)
+  given = given_settings(flag_values)
+  settings.check_given(config.mode, given)
+  return settings.with_mode_defaults(config_lib.with_budget(config), given)
 
 
 def _with_trained_run(config):
   """For a mode that runs a trained network: its trained run's settings, but for those given."""
   if config.mode not in settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN:
     return config
+  from purepi import planner
   from purepi.training.checkpoints import load_run_config
-  return settings.for_trained_run(config, load_run_config(config.checkpoint or config.workdir),
-                                  given_settings())
+  given = given_settings()
+  trained = settings.for_trained_run(config, load_run_config(planner.trained_network(config)), given)
+  return planner.sized_for_load(trained, given=given) if config.mode == "pack" else trained
 
 
 def parse_config(arguments) -> config_lib.Config:

@@ -1,12 +1,14 @@
 """`--mode=pack`: a real container's load plan from a trained policy.
 
-  python run.py --mode=pack --checkpoint=workdirs/distill --csv_path=my_container.csv \
-      --workdir=workdirs/my_plan [--pack_policy=greedy] [--container_dims=12030,2350,2390]
+  python run.py --mode=pack --csv_path=my_container.csv [--checkpoint=workdirs/distill] \
+      [--workdir=workdirs/plan] [--pack_policy=greedy] [--container_dims=12030,2350,2390]
 
 The CSV lists the items (`Item_Name,Length,Width,Height,Quantity`, mm). The
-network comes from the trained run (`--checkpoint`: a workdir or one of its
-checkpoints), and so does every setting the command line does not give
-(`purepi.cli.settings`). The policy is search by default
+network comes from the trained run (`--checkpoint`: a workdir, one of its
+checkpoints or an exported network; without it, the network shipped with
+purepi), and so does every setting the command line does not give
+(`purepi.cli.settings`) but the load's sizes (`purepi.planner`: as many items
+as the load holds, two EMS slots per item). The policy is search by default
 (`--eval_num_simulations` of Gumbel MuZero over
 `--eval_max_num_considered_actions`, no root noise) or the greedy
 network; the same `--seed` gives the same plan. Writes into `--workdir`:
@@ -20,36 +22,27 @@ network; the same `--seed` gives the same plan. Writes into `--workdir`:
   plan.png     the packed container; plan_steps.gif one frame per placement;
 and prints a one-screen summary.
 
-A CSV with more items than `--max_num_items` (the trained run's unless given)
-is refused in one line that says to give a larger one. Observations are fractions of the
-container, so a container other than the one trained on (`--container_dims`)
-is packed as is, but the network has only seen its training container.
+A CSV with more items than a given `--max_num_items`, or a load too large for
+memory, is refused in one line. A progress bar counts the items placed.
+Observations are fractions of the container, so a container other than the one
+trained on (`--container_dims`) is packed as is, but the network has only seen
+its training container.
+
+`--mode=export --checkpoint=WORKDIR --workdir=DIR` writes a trained network on its
+own (parameters and config.json, no optimiser state) for `--checkpoint` and `purepi.pack`.
 """
 import csv
 from pathlib import Path
 
-import jax
-
-from purepi.cli import settings
 from purepi.env import viewer
-from purepi.errors import UsageError, naming
-from purepi.evaluation.evaluator import make_evaluation_search_policy
-from purepi.evaluation.protocol import make_env
-from purepi.networks import make_network
-from purepi.policies.load_plan import LoadPlan, Placement, load_plan, pack_one
-from purepi.policies.search_policy import make_greedy_policy
-from purepi.training.checkpoints import load_params
+from purepi.errors import naming
+from purepi.planner import plan_load, trained_network
+from purepi.policies.load_plan import LoadPlan, Placement
+from purepi.training.checkpoints import export_network, load_params
 from purepi.training.workdir import prepare_workdir, write_json
 
-# Settings of this call that replace the trained run's: what to pack, how, and where to write.
-def packing_policy(config, env, network, params):
-  if config.pack_policy == "greedy":
-    return make_greedy_policy(env, network, params), "greedy network"
-  policy_fn = make_evaluation_search_policy(config, env, network, params)
-  return policy_fn, f"network + Gumbel MuZero search, {config.eval_num_simulations} simulations"
 
-
-def write_plan(plan: LoadPlan, policy_name: str, config, directory: Path):
+def write_plan(plan: LoadPlan, config, directory: Path):
   """plan.csv and plan.json; returns their paths."""
   fields = list(Placement._fields)
   csv_path = directory / "plan.csv"
@@ -61,7 +54,7 @@ def write_plan(plan: LoadPlan, policy_name: str, config, directory: Path):
   temporary.replace(csv_path)
   json_path = directory / "plan.json"
   write_json(json_path, {
-      "csv": config.csv_path, "container_mm": plan.container, "policy": policy_name,
+      "csv": config.csv_path, "container_mm": plan.container, "policy": plan.policy,
       "seed": config.seed, "utilization": plan.utilization,
       "placed": [placement._asdict() for placement in plan.placements],
       "did_not_fit": [{name: value for name, value in placement._asdict().items()
@@ -70,10 +63,10 @@ def write_plan(plan: LoadPlan, policy_name: str, config, directory: Path):
   return csv_path, json_path
 
 
-def summary(plan: LoadPlan, policy_name: str, config, paths) -> str:
+def summary(plan: LoadPlan, config, paths) -> str:
   total = len(plan.placements) + len(plan.unplaced)
   lines = [f"Load plan for {config.csv_path} in a {' x '.join(map(str, plan.container))} mm container "
-           f"({policy_name}, seed {config.seed})",
+           f"({plan.policy}, seed {config.seed})",
            f"placed {len(plan.placements)} of {total} items, volume utilization {plan.utilization:.1%}"]
   shown = plan.placements[:12]
   lines.append(f"{'order':>5}  {'item':<20} {'x':>6} {'y':>6} {'z':>6}   {'size as placed (mm)':<20} turned")
@@ -91,26 +84,19 @@ def summary(plan: LoadPlan, policy_name: str, config, paths) -> str:
 
 def main(config):
   """`--mode=pack`: see the module docstring."""
-  params, trained = load_params(config.checkpoint or config.workdir)
-  run_config = settings.for_trained_run(config, trained, settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN["pack"])
-  try:
-    env = make_env(run_config)
-  except UsageError as error:
-    if "more than max_num_items" in str(error):
-      raise UsageError(f"{error}: the network packs any number of items, give --max_num_items (and "
-                       "--max_num_ems, --obs_num_ems, about twice as many) for the whole load") from None
-    raise
-  network = make_network(run_config)
-  policy_fn, policy_name = packing_policy(run_config, env, network, params)
+  params, _ = load_params(trained_network(config))
+  plan = plan_load(config, params, progress=config.progress)
   directory = prepare_workdir(config.workdir)
-  instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  states, actions, valid = pack_one(env, policy_fn, instance_key, policy_key)
-  plan = load_plan(states, actions, valid, env.generator.item_names)
-  paths = list(write_plan(plan, policy_name, run_config, directory))
-  final = jax.tree.map(lambda leaf: leaf[-1], states)
-  viewer.render(final, path=str(directory / "plan.png"))
-  num_frames = 1 + int(valid.sum())
-  viewer.animate(jax.tree.map(lambda leaf: leaf[:num_frames], states), str(directory / "plan_steps.gif"))
+  paths = list(write_plan(plan, config, directory))
+  viewer.render(plan.final_state, path=str(directory / "plan.png"))
+  viewer.animate(plan.steps, str(directory / "plan_steps.gif"))
   paths += [directory / "plan.png", directory / "plan_steps.gif"]
-  print(summary(plan, policy_name, run_config, paths))
+  print(summary(plan, config, paths))
   return plan
+
+
+def export_main(config):
+  """`--mode=export`: the trained network of `--checkpoint` on its own, into `--workdir`
+  (`purepi.training.checkpoints.export_network`); `--checkpoint` and `purepi.pack` read it."""
+  path = export_network(config.checkpoint, config.workdir)
+  print(f"wrote {path} ({path.stat().st_size / 2 ** 20:.2f} MiB) and {Path(config.workdir) / 'config.json'}")

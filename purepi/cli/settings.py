@@ -33,10 +33,22 @@ FROM_THE_TRAINED_RUN_UNLESS_GIVEN = {
 COMMAND_LINE_ONLY = {
     "baselines": ("mode", "progress", "num_cpu_devices") + INSTANCES + ("rotations",) + HELD_OUT,
     "compare": ("mode", "workdir", "workdirs", "progress"),
+    "export": ("mode", "checkpoint", "workdir"),
     "inspect": ("mode", "checkpoint", "seed", "tree_out", "inspect_num_steps", "inspect_num_simulations",
                 "inspect_num_considered_actions", "gumbel_scale", "search_value_scale", "discount",
                 "num_cpu_devices") + INSTANCES + ("rotations",),
 }
+
+
+# Where a mode writes when the command line gives no --workdir (Config's default holds a training run).
+DEFAULT_WORKDIR = {"pack": "workdirs/plan"}
+
+
+def with_mode_defaults(config: config_lib.Config, given) -> config_lib.Config:
+  """`config` with `DEFAULT_WORKDIR[config.mode]` unless `--workdir` was given."""
+  if config.mode in DEFAULT_WORKDIR and "workdir" not in given:
+    return dataclasses.replace(config, workdir=DEFAULT_WORKDIR[config.mode])
+  return config
 
 
 def read_by(mode: str):

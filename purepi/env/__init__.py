@@ -2,8 +2,8 @@
 from purepi.env.csv_generator import CSV_COLUMNS, save_instance_to_csv
 from purepi.env.env import BinPack
 from purepi.env.generator import (
-    TWENTY_FOOT_DIMS, CSVGenerator, Generator, RandomBoxGenerator, RandomGenerator, ToyGenerator,
-    make_container)
+    TWENTY_FOOT_DIMS, CSVGenerator, Generator, ItemListGenerator, RandomBoxGenerator, RandomGenerator,
+    ToyGenerator, make_container)
 from purepi.env.orientations import ORIENTATIONS, ROTATIONS, orient_items, orientations
 from purepi.env.reward import DenseReward, RewardFn, SparseReward, volume_utilization
 from purepi.env.space import Space

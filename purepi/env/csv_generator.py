@@ -2,8 +2,9 @@
 
 The file has the header `Item_Name,Length,Width,Height,Quantity` and one row per
 item type. `read_items` reads one, checking every size before anything is
-allocated for it; `purepi.env.generator.CSVGenerator` makes it an instance, and
-`save_instance_to_csv` writes an instance back as such a file.
+allocated for it (`listed_items` checks the same rows given in Python);
+`purepi.env.generator.CSVGenerator` (`ItemListGenerator`) makes them an
+instance, and `save_instance_to_csv` writes an instance back as such a file.
 """
 import csv
 import os
@@ -42,14 +43,13 @@ def read_items(csv_path, container_dims, max_num_items, permutations) -> Tuple[n
       text_lines.append(raw_line.decode("utf-8-sig" if number == 1 else "utf-8"))
     except UnicodeDecodeError:
       raise UsageError(f"{csv_path}, line {number}: not UTF-8 text") from None
-  item_limit = MAX_CSV_ITEMS if max_num_items is None else min(max_num_items, MAX_CSV_ITEMS)
-  dims, names = [], []
   rows = csv.reader(text_lines)
 
   def fail(problem):
     raise UsageError(f"{csv_path}, line {max(rows.line_num, 1)}: {problem}")
 
-  try:
+  def listed_rows():
+    """(where, name, [length, width, height, quantity]) of each row, its fields checked."""
     header = next(rows, None)
     if header is None or [name.strip() for name in header] != list(CSV_COLUMNS):
       missing = [name for name in CSV_COLUMNS if name not in [field.strip() for field in header or []]]
@@ -62,36 +62,70 @@ def read_items(csv_path, container_dims, max_num_items, permutations) -> Tuple[n
         fail(f"expected {len(CSV_COLUMNS)} fields ({','.join(CSV_COLUMNS)}), got {len(row)}")
       if [field.strip() for field in row] == list(CSV_COLUMNS):
         fail("the header again (were two files joined?)")
-      name, *numbers = row
-      if not name.strip():
-        fail("the item name is empty")
-      if any(unicodedata.category(character) == "Cc" for character in name):
-        fail(f"the item name {name!r} holds a control character")
+      name, *fields = row
       values = []
-      for column, field in zip(CSV_COLUMNS[1:], numbers):
+      for column, field in zip(CSV_COLUMNS[1:], fields):
         try:
           values.append(int(field))
         except ValueError:
           fail(f"{column} of {name!r} must be an integer, got {field!r}")
-        if values[-1] <= 0:
-          fail(f"{column} of {name!r} must be positive, got {values[-1]}")
-      *lengths, quantity = values
-      if not any(all(lengths[axis] <= limit for axis, limit in zip(permutation, container_dims))
-                 for permutation in permutations):
-        column, length, limit = next((column, length, limit) for column, length, limit
-                                     in zip(CSV_COLUMNS[1:4], lengths, container_dims) if length > limit)
-        turned = " in any orientation allowed" if len(permutations) > 1 else ""
-        fail(f"{column} {length} of {name!r} exceeds the container's {limit} mm{turned}")
-      if len(dims) + quantity > item_limit:
-        limit_name = ("max_num_items" if max_num_items is not None and max_num_items <= MAX_CSV_ITEMS
-                      else "the CSV limit")
-        fail(f"{len(dims) + quantity} items so far, more than {limit_name}={item_limit}")
-      dims.extend([lengths] * quantity)
-      names.extend([name.strip()] * quantity)
+      yield f"{csv_path}, line {rows.line_num}", name, values
+
+  try:
+    return checked_items(listed_rows(), container_dims, max_num_items, permutations, empty=f"{csv_path}")
   except csv.Error as error:
     fail(f"not a CSV row ({error})")
+
+
+def listed_items(items, container_dims, max_num_items, permutations) -> Tuple[np.ndarray, Tuple[str, ...]]:
+  """`read_items` for items given in Python: `(name, length, width, height, quantity)` rows.
+
+  The same checks, each error naming the row (`item 3: ...`, counting from 1).
+  """
+  def listed_rows():
+    for number, row in enumerate(items, start=1):
+      if isinstance(row, (str, bytes)) or len(row) != len(CSV_COLUMNS):
+        raise UsageError(f"item {number}: expected ({', '.join(CSV_COLUMNS)}), got {row!r}")
+      name, *values = row
+      for column, value in zip(CSV_COLUMNS[1:], values):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+          raise UsageError(f"item {number}: {column} of {name!r} must be an integer, got {value!r}")
+      yield f"item {number}", str(name), [int(value) for value in values]
+
+  return checked_items(listed_rows(), container_dims, max_num_items, permutations, empty="items")
+
+
+def checked_items(rows, container_dims, max_num_items, permutations, empty: str):
+  """The lengths and names of `rows` (`(where, name, [length, width, height, quantity])`), each
+  row checked before the next is read; a problem is a UsageError starting with its `where`."""
+  item_limit = MAX_CSV_ITEMS if max_num_items is None else min(max_num_items, MAX_CSV_ITEMS)
+  dims, names = [], []
+  for where, name, values in rows:
+    def fail(problem):
+      raise UsageError(f"{where}: {problem}")
+
+    if not name.strip():
+      fail("the item name is empty")
+    if any(unicodedata.category(character) == "Cc" for character in name):
+      fail(f"the item name {name!r} holds a control character")
+    for column, value in zip(CSV_COLUMNS[1:], values):
+      if value <= 0:
+        fail(f"{column} of {name!r} must be positive, got {value}")
+    *lengths, quantity = values
+    if not any(all(lengths[axis] <= limit for axis, limit in zip(permutation, container_dims))
+               for permutation in permutations):
+      column, length, limit = next((column, length, limit) for column, length, limit
+                                   in zip(CSV_COLUMNS[1:4], lengths, container_dims) if length > limit)
+      turned = " in any orientation allowed" if len(permutations) > 1 else ""
+      fail(f"{column} {length} of {name!r} exceeds the container's {limit} mm{turned}")
+    if len(dims) + quantity > item_limit:
+      limit_name = ("max_num_items" if max_num_items is not None and max_num_items <= MAX_CSV_ITEMS
+                    else "the CSV limit")
+      fail(f"{len(dims) + quantity} items so far, more than {limit_name}={item_limit}")
+    dims.extend([lengths] * quantity)
+    names.extend([name.strip()] * quantity)
   if not dims:
-    raise UsageError(f"{csv_path}: no items listed")
+    raise UsageError(f"{empty}: no items listed")
   return np.array(dims, np.int32).reshape(-1, 3), tuple(names)
 
 

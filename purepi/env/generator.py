@@ -6,7 +6,10 @@
   instances are not cut from it: no perfect packing is known, and how items are
   turned matters.
 - `ToyGenerator` always returns the same 20-item instance of a 20-foot container.
-- `CSVGenerator` always returns the instance listed in a CSV file.
+- `ItemListGenerator` always returns the instance of the items listed in Python,
+  `CSVGenerator` the one listed in a CSV file.
+
+Longer than 300 lines because it mirrors Jumanji's generator module: every generator in one place.
 """
 import abc
 from typing import Optional, Tuple
@@ -17,14 +20,13 @@ import jax.numpy as jnp
 import numpy as np
 
 # CSV_COLUMNS and save_instance_to_csv stand here too, where Jumanji's generator module has them.
-from purepi.env.csv_generator import CSV_COLUMNS, read_items, save_instance_to_csv  # noqa: F401
+from purepi.env.csv_generator import CSV_COLUMNS, listed_items, read_items, save_instance_to_csv  # noqa: F401
 from purepi.env.orientations import orientations
 from purepi.env.space import Space
 from purepi.env.types import Container, Item, Location, State, empty_ems
 
 # Inner dimensions of a 20-foot shipping container, in millimetres.
 TWENTY_FOOT_DIMS = (5870, 2330, 2200)
-
 
 
 def make_container(container_dims: Tuple[int, int, int]) -> Container:
@@ -250,30 +252,31 @@ class ToyGenerator(Generator):
                          items_location=Location(*columns[3:]), key=jax.random.PRNGKey(0))
 
 
-class CSVGenerator(Generator):
-  """Always the instance listed in a CSV file (`purepi.env.csv_generator`'s format, e.g. the row
-  `shape_1,1080,760,300,5`); `item_names[i]` is the `Item_Name` of item i, in file order.
+class ItemListGenerator(Generator):
+  """Always the instance of the items listed: `(name, length, width, height, quantity)` rows, in
+  millimetres (`purepi.env.csv_generator.listed_items` checks them); `item_names[i]` names item i.
 
   Args:
-    csv_path: the file.
+    items: the rows.
     max_num_ems: number of EMS slots.
     container_dims: container (length, width, height) in mm; a 20-foot container by default.
     max_num_items: length of the item arrays. None (default) uses exactly the
-      number of items in the file; a larger value pads with absent items, so a
+      number of items listed; a larger value pads with absent items, so a
       network built for that many items can play the instance.
     rotations: the orientations an item may take (`purepi.env.orientations`):
       a row is refused only when no allowed orientation fits the container.
 
   Raises:
-    UsageError (a ValueError): the file does not exist or is malformed; the
-      message names the file, the line and the problem.
+    UsageError (a ValueError): a row is malformed; the message names it and the problem.
   """
 
-  def __init__(self, csv_path: str, max_num_ems: int,
-               container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
+  def __init__(self, items, max_num_ems: int, container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
                max_num_items: Optional[int] = None, rotations: str = "none"):
-    dims, self.item_names = read_items(csv_path, container_dims, max_num_items,
-                                       orientations(rotations))
+    self._set_items(listed_items(items, container_dims, max_num_items, orientations(rotations)),
+                    max_num_ems, container_dims, max_num_items)
+
+  def _set_items(self, dims_and_names, max_num_ems, container_dims, max_num_items):
+    dims, self.item_names = dims_and_names
     super().__init__(max_num_items or len(dims), max_num_ems, container_dims)
     num_items = len(dims)
     items = np.zeros((self.max_num_items, 3), np.int32)
@@ -293,3 +296,18 @@ class CSVGenerator(Generator):
   def __call__(self, key: chex.PRNGKey) -> State:
     del key  # deterministic
     return self._instance
+
+
+class CSVGenerator(ItemListGenerator):
+  """Always the instance listed in a CSV file (`purepi.env.csv_generator`'s format, e.g. the row
+  `shape_1,1080,760,300,5`); `item_names[i]` is the `Item_Name` of item i, in file order.
+
+  Takes `csv_path` (the file) in place of `items`, else as `ItemListGenerator`; a malformed file
+  is a UsageError naming the file, the line and the problem.
+  """
+
+  def __init__(self, csv_path: str, max_num_ems: int,
+               container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
+               max_num_items: Optional[int] = None, rotations: str = "none"):
+    self._set_items(read_items(csv_path, container_dims, max_num_items, orientations(rotations)),
+                    max_num_ems, container_dims, max_num_items)

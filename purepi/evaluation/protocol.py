@@ -27,11 +27,15 @@ class EpisodeOutcome(NamedTuple):
   num_items: jax.Array  # int32, items of the instance
 
 
-def make_env(config):
-  """The BinPack environment a Config describes (random instances of `--generator`, or a CSV's)."""
+def make_env(config, rows=None):
+  """The BinPack environment a Config describes: random instances of `--generator`, the CSV's, or
+  the instance of `rows` (`(name, length, width, height, quantity)`) when given."""
   from purepi import env as env_lib
   container_dims = tuple(config.container_dims)
-  if config.csv_path:
+  if rows is not None:
+    generator = env_lib.ItemListGenerator(rows, max_num_ems=config.max_num_ems, container_dims=container_dims,
+                                          max_num_items=config.max_num_items, rotations=config.rotations)
+  elif config.csv_path:
     # Padded to max_num_items, so a network trained on random instances can pack it.
     generator = env_lib.CSVGenerator(config.csv_path, max_num_ems=config.max_num_ems,
                                      container_dims=container_dims, max_num_items=config.max_num_items,

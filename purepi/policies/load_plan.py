@@ -10,7 +10,8 @@ listed Length, Width and Height in the order they lie along x, y and z, so
 unless the run allows `--rotations`) and its volume. The items never placed
 are listed apart.
 """
-from typing import List, NamedTuple, Sequence
+import dataclasses
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,25 +36,43 @@ class Placement(NamedTuple):
   volume: int
 
 
-class LoadPlan(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class LoadPlan:
   placements: List[Placement]
   unplaced: List[Placement]  # order 0, location -1: what did not fit
   utilization: float
   container: tuple  # (x_len, y_len, z_len)
+  policy: str  # what packed it, in words
+  # The episode's states, numpy `[T + 1, ...]` leaves, for pictures; two plans are equal when their
+  # placements are.
+  states: Any = dataclasses.field(compare=False, repr=False)
+
+  @property
+  def final_state(self):
+    """The state after the last placement (`purepi.env.viewer.render` draws it)."""
+    return jax.tree.map(lambda leaf: leaf[-1], self.states)
+
+  @property
+  def steps(self):
+    """The states from the empty container to the last placement, one per frame of an animation."""
+    return jax.tree.map(lambda leaf: leaf[:len(self.placements) + 1], self.states)
 
 
-def pack_one(env, policy_fn, instance_key, policy_key):
+def pack_one(env, policy_fn, instance_key, policy_key, on_step: Optional[Callable[[int], None]] = None):
   """One episode of `policy_fn` from `env.reset(instance_key)`.
 
   Returns `(states, actions, valid)` as numpy: the `T + 1` unbatched states
   from the reset to the end (`[T + 1, ...]` leaves), the `[T, A]` actions and
-  the `[T]` flags of the steps taken while the episode ran.
+  the `[T]` flags of the steps taken while the episode ran. `on_step(k)`, if
+  given, is called on the host before each step with the number of items placed so far.
   """
   @jax.jit
   def play(instance_key, policy_key):
     state, timestep = jax.vmap(env.reset)(instance_key[None])
 
     def recording(key, state, timestep):
+      if on_step is not None:
+        jax.debug.callback(on_step, jnp.sum(state.items_placed), ordered=True)
       action, extras = policy_fn(key, state, timestep)
       return action, dict(extras, state=state)
 
@@ -66,8 +85,9 @@ def pack_one(env, policy_fn, instance_key, policy_key):
   return jax.device_get(play(instance_key, policy_key))
 
 
-def load_plan(states, actions, valid, names: Sequence[str]) -> LoadPlan:
-  """The placements of one packed episode (`pack_one`'s output); `names[i]` names item i."""
+def load_plan(states, actions, valid, names: Sequence[str], policy: str) -> LoadPlan:
+  """The placements of one packed episode (`pack_one`'s output); `names[i]` names item i, `policy`
+  says what packed it."""
   final = jax.tree.map(lambda leaf: leaf[-1], states)
   items_mask = np.asarray(final.items_mask)
   placed = np.asarray(final.items_placed)
@@ -95,7 +115,7 @@ def load_plan(states, actions, valid, names: Sequence[str]) -> LoadPlan:
   unplaced = [row(0, item, False) for item in range(len(items_mask)) if items_mask[item] and not placed[item]]
   container = tuple(int(getattr(final.container, name)) for name in ("x2", "y2", "z2"))
   volume = sum(placement.volume for placement in placements)
-  return LoadPlan(placements, unplaced, volume / float(np.prod(container)), container)
+  return LoadPlan(placements, unplaced, volume / float(np.prod(container)), container, policy, states)
 
 
 def orientation_name(listed, as_placed) -> str:

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from purepi.devices import from_global, replicate, to_global, unreplicate
-from purepi.errors import UsageError, WriteError, write_failure
+from purepi.errors import UsageError, WriteError, naming, write_failure
 from purepi.training import distributed
 from purepi.training.algorithm import TrainState
 from purepi.training.workdir import load_config
@@ -195,15 +195,20 @@ def device_state_of(payload, devices) -> TrainState:
                     None if replay is None else from_global(replay, devices))
 
 
+# A trained network on its own (`export_network`): its parameters beside the run's config.json.
+NETWORK_FILE = "params.msgpack"
+
+
 def trained_run(checkpoint: str):
-  """`(workdir, iteration)` of a workdir (its latest checkpoint: None) or a checkpoints/<iteration>."""
+  """`(workdir, iteration)` of a workdir (its latest checkpoint: None), a checkpoints/<iteration>,
+  or an exported network's directory (None)."""
   path = Path(checkpoint)
-  if (path / "checkpoints").is_dir():
+  if (path / "checkpoints").is_dir() or (path / NETWORK_FILE).is_file():
     return path, None
   if path.parent.name == "checkpoints" and path.name.isdigit():
     return path.parent.parent, int(path.name)
-  raise UsageError(f"--checkpoint={checkpoint} is neither a workdir with checkpoints/ "
-                   "nor a checkpoints/<iteration> directory")
+  raise UsageError(f"--checkpoint={checkpoint} is neither a workdir with checkpoints/, "
+                   f"a checkpoints/<iteration> directory nor an exported network ({NETWORK_FILE})")
 
 
 def load_run_config(checkpoint: str):
@@ -219,5 +224,26 @@ def load_params(checkpoint: str):
   """
   workdir, iteration = trained_run(checkpoint)
   run_config = load_config(workdir / "config.json")
+  if (workdir / NETWORK_FILE).is_file() and not (workdir / "checkpoints").is_dir():
+    from flax import serialization
+    return serialization.msgpack_restore((workdir / NETWORK_FILE).read_bytes()), run_config
   payload = Checkpointer(workdir / "checkpoints").restore_to_host(iteration)
   return payload["params"], run_config
+
+
+def export_network(checkpoint: str, directory) -> Path:
+  """Writes the trained network of `checkpoint` into `directory` on its own: `NETWORK_FILE` (the
+  parameters, without optimiser state or replay buffer) and the run's config.json; `load_params`
+  and `--checkpoint` read that directory. Returns the parameters' path."""
+  from flax import serialization
+  params, _ = load_params(checkpoint)
+  workdir, _ = trained_run(checkpoint)
+  directory = Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
+  for name, content in ((NETWORK_FILE, serialization.msgpack_serialize(jax.tree.map(np.asarray, params))),
+                        ("config.json", (workdir / "config.json").read_bytes())):
+    temporary = directory / f"{name}.tmp"
+    with naming(directory / name):
+      temporary.write_bytes(content)
+      temporary.replace(directory / name)
+  return directory / NETWORK_FILE

@@ -43,6 +43,24 @@ def estimate_bytes(config, env, num_devices: int) -> int:
   return int(TEMPORARIES_FACTOR * per_device * num_devices)
 
 
+def estimate_pack_bytes(config, env) -> int:
+  """Bytes one searched (or greedy) episode of `env` needs: every state kept for the plan's
+  pictures, the search tree, and the network's largest activations (the `[E, I(, R), D]` hidden
+  layer of the pairwise policy head, the attention weights of `E + I` tokens), doubled for XLA's
+  temporaries. Like `estimate_bytes`, a floor meant to refuse loads that cannot fit."""
+  state, timestep = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+  num_actions = math.prod(timestep.observation.action_mask.shape)
+  state_bytes = tree_bytes(state)
+  num_steps = env.generator.max_num_items
+  recorded = (num_steps + 1) * state_bytes + num_steps * (tree_bytes(timestep.observation) + 16)
+  simulations = config.eval_num_simulations if config.pack_policy == "search" else 0
+  search = (simulations + 1) * (state_bytes + 4 * num_actions)
+  model_size = config.num_heads * config.key_size
+  num_tokens = env.obs_num_ems + env.generator.max_num_items
+  network = 4 * max(num_actions * model_size, config.num_heads * num_tokens ** 2)
+  return int(TEMPORARIES_FACTOR * (recorded + search + network))
+
+
 def available_bytes(device) -> int:
   """Memory the device can still use: its allocator's limit (accelerators) or the host's free memory."""
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None

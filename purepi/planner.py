@@ -1,0 +1,140 @@
+"""Load plans from Python: `purepi.pack` packs a real container with a trained network.
+
+  import purepi
+  plan = purepi.pack("docs/example_load.csv")              # the network shipped with purepi
+  plan = purepi.pack([("pallet", 1200, 800, 1400, 4), ("crate", 2000, 1100, 1000, 3)],
+                     container_dims=(12030, 2350, 2390), checkpoint="workdirs/distill")
+  plan.utilization, plan.placements[0], plan.unplaced
+
+`--mode=pack` runs the same computation (`plan_load`) and writes the plan's files.
+
+Nothing in the network depends on how many items or EMSs it sees (embeddings and MLPs act per
+token, attention over any set, the policy head per pair), so a load is packed at its own size:
+`max_num_items` is the number of items in the load (never fewer than the trained run's) and
+`max_num_ems` and `obs_num_ems` are `EMS_PER_ITEM` times that, unless the command line gives them.
+A load whose episode would not fit in memory (`purepi.training.memory.estimate_pack_bytes`) is
+refused in one line that names the largest load that would.
+"""
+import dataclasses
+import os
+from pathlib import Path
+
+import jax
+from tqdm import tqdm
+
+from purepi.config import PACK_POLICIES
+from purepi.env.generator import TWENTY_FOOT_DIMS
+from purepi.errors import UsageError
+from purepi.evaluation.evaluator import make_evaluation_search_policy
+from purepi.evaluation.protocol import make_env
+from purepi.networks import make_network
+from purepi.policies.load_plan import LoadPlan, load_plan, pack_one
+from purepi.policies.search_policy import make_greedy_policy
+from purepi.training import memory
+from purepi.training.checkpoints import load_params
+
+# The network `pack` uses when given no checkpoint: its config.json, params.msgpack and provenance.md.
+SHIPPED_NETWORK = Path(__file__).parent / "shipped_network"
+# EMS slots (and observed EMSs) per item of a load: the ratio of the main job's training instances
+# (40 for 20 items).
+EMS_PER_ITEM = 2
+LOAD_SIZES = ("max_num_items", "max_num_ems", "obs_num_ems")
+
+
+def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = "search", seed: int = 0,
+         progress: bool = False) -> LoadPlan:
+  """The load plan of `items` in a container of `container_dims` (length, width, height; mm).
+
+  Args:
+    items: a CSV file (`Item_Name,Length,Width,Height,Quantity`, as `--mode=pack` reads) or
+      `(name, length, width, height, quantity)` rows, lengths in whole millimetres.
+    container_dims: the container's inner lengths in mm; a 20-foot container by default.
+    checkpoint: a trained workdir or one of its checkpoints; None is the network shipped with
+      purepi (`SHIPPED_NETWORK`).
+    policy: "search" (the network with the evaluation's Gumbel MuZero search) or "greedy".
+    seed: the same seed gives the same plan.
+    progress: show a progress bar, one step per item.
+
+  Returns:
+    The `LoadPlan`: placements in order, the items that did not fit, the utilization, and the
+    episode's states (for pictures: `purepi.env.viewer.render(plan.final_state)`).
+
+  Raises:
+    UsageError (a ValueError): bad items, a container no item fits in, a load too large for memory.
+  """
+  if policy not in PACK_POLICIES:
+    raise UsageError(f"policy={policy!r} is not one of {', '.join(PACK_POLICIES)}")
+  params, trained = load_params(str(checkpoint or SHIPPED_NETWORK))
+  csv_path = str(items) if isinstance(items, (str, os.PathLike)) else ""
+  config = dataclasses.replace(trained, mode="pack", csv_path=csv_path, pack_policy=policy, seed=seed,
+                               container_dims=tuple(container_dims))
+  rows = None if csv_path else list(items)
+  config = sized_for_load(config, rows)
+  return plan_load(config, params, rows, progress)
+
+
+def trained_network(config) -> str:
+  """The trained network a mode runs: `--checkpoint`, else the network shipped with purepi for
+  `--mode=pack` and the workdir's run for the other modes."""
+  return config.checkpoint or str(SHIPPED_NETWORK if config.mode == "pack" else config.workdir)
+
+
+def sized_for_load(config, rows=None, given=()):
+  """`config` with the instance sizes of its load (`config.csv_path`, or `rows`): see the module
+  docstring. Sizes named in `given` stay as they are."""
+  num_items = len(make_env(dataclasses.replace(config, max_num_items=None), rows).generator.item_names)
+  sizes = {}
+  if "max_num_items" not in given:
+    sizes["max_num_items"] = max(config.max_num_items, num_items)
+  num_slots = EMS_PER_ITEM * sizes.get("max_num_items", config.max_num_items)
+  if "max_num_ems" not in given:
+    sizes["max_num_ems"] = max(config.max_num_ems, num_slots)
+  if "obs_num_ems" not in given:
+    sizes["obs_num_ems"] = min(max(config.obs_num_ems, num_slots), sizes.get("max_num_ems", config.max_num_ems))
+  return dataclasses.replace(config, **sizes)
+
+
+def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:
+  """Packs the load of `config` (`config.csv_path`, or `rows`) with the trained `params`."""
+  try:
+    env = make_env(config, rows)
+  except UsageError as error:
+    if "more than max_num_items" not in str(error):
+      raise
+    raise UsageError(f"{error}: leave --max_num_items out to pack the load at its own size, or give "
+                     "a larger one") from None
+  check_pack_fits(config, env)
+  network = make_network(config)
+  if config.pack_policy == "greedy":
+    policy_fn, policy_name = make_greedy_policy(env, network, params), "greedy network"
+  else:
+    policy_fn = make_evaluation_search_policy(config, env, network, params)
+    policy_name = f"network + Gumbel MuZero search, {config.eval_num_simulations} simulations"
+  instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  num_items = len(env.generator.item_names)
+  with tqdm(total=num_items, desc="packing", unit="item", leave=False, disable=not progress,
+            dynamic_ncols=True) as bar:
+    states, actions, valid = pack_one(env, policy_fn, instance_key, policy_key,
+                                      on_step=lambda step: bar.update(int(step) + 1 - bar.n))
+  return load_plan(states, actions, valid, env.generator.item_names, policy_name)
+
+
+def check_pack_fits(config, env) -> None:
+  """UsageError, in one line, when packing `env`'s load needs more memory than is available,
+  naming the estimate and the largest load of this container that would fit."""
+  needed = memory.estimate_pack_bytes(config, env)
+  available = memory.available_bytes(jax.local_devices()[0])
+  if needed <= available:
+    return
+  fits = lambda num_items: memory.estimate_pack_bytes(
+      config, make_env(dataclasses.replace(config, csv_path="", generator="boxes", max_num_items=num_items,
+                                           max_num_ems=EMS_PER_ITEM * num_items,
+                                           obs_num_ems=EMS_PER_ITEM * num_items))) <= available
+  lowest, highest = 1, env.generator.max_num_items  # fits(lowest); not fits(highest)
+  while highest - lowest > 1:
+    middle = (lowest + highest) // 2
+    lowest, highest = (middle, highest) if fits(middle) else (lowest, middle)
+  raise UsageError(
+      f"packing {len(env.generator.item_names)} items (max_num_items={env.generator.max_num_items}, "
+      f"max_num_ems={env.generator.max_num_ems}) needs about {needed / 2 ** 30:.1f} GiB but "
+      f"{available / 2 ** 30:.1f} GiB are available: at most about {lowest} items fit, split the load")
