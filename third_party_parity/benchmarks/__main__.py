@@ -3,6 +3,7 @@
   python -m third_party_parity.benchmarks env [--batch_size=1024] [--repeats=5]
   python -m third_party_parity.benchmarks search [--repeats=5]
   python -m third_party_parity.benchmarks paper_scale [--rollout_batch_size=N] [--repeats=2]
+  python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
 
 Each benchmark prints compile time apart from run time, the speed of each side
 and their ratio, after checking that both computed the same thing; `paper_scale`
@@ -16,15 +17,18 @@ import importlib
 # name -> "module:function", imported only when that benchmark runs.
 BENCHMARKS = {"env": "third_party_parity.benchmarks.env:bench_env",
               "search": "third_party_parity.benchmarks.search:bench_search",
-              "paper_scale": "third_party_parity.benchmarks.paper_scale:bench_paper_scale"}
+              "paper_scale": "third_party_parity.benchmarks.paper_scale:bench_paper_scale",
+              "sizes": "third_party_parity.benchmarks.sizes:bench_sizes"}
 
 
 def add_arguments(parser):
-  parser.add_argument("--batch_size", type=int, default=1024)
+  parser.add_argument("--batch_size", type=int, default=None, help="env: episodes (default 1024); sizes: 256")
   parser.add_argument("--repeats", type=int, default=None, help="timed calls (default: 5; paper_scale: 2)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--rollout_batch_size", type=int, default=None,
                       help="paper_scale: episodes per iteration (default: 1024, or 32 on a CPU)")
+  parser.add_argument("--sizes", default="20,50,100,200", help="sizes: item counts, comma-separated")
+  parser.add_argument("--out", default="", help="sizes: a directory for sizes.json and sizes.png")
 
 
 def make_parser():

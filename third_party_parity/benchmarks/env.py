@@ -34,16 +34,19 @@ def _best_time(compiled, args, repeats):
 def bench_env(args):
   """Steps `batch_size` episodes of Jumanji's BinPack-v2 and of purepi's, same actions."""
   import jumanji
+  compare_env_speeds(jumanji.make("BinPack-v2"), purepi.env.BinPack(), args.batch_size or 1024, args.repeats or 5,
+                     args.seed)
 
-  repeats = args.repeats or 5
 
+def compare_env_speeds(theirs, ours, batch_size, repeats, seed=0, quiet=False):
+  """Replays the same random valid actions in both environments (`batch_size` episodes of the
+  instances of `seed`), checks the trajectories identical and returns `{name: steps/s}`, best of
+  `repeats`; prints each side unless `quiet`."""
+  say = (lambda *line, **options: None) if quiet else print
   # Jumanji's EMS update writes float32 into int32 arrays, which JAX flags at trace time.
   warnings.filterwarnings("ignore", "scatter inputs have incompatible types", FutureWarning)
-
-  theirs = jumanji.make("BinPack-v2")
-  ours = purepi.env.BinPack()
   num_steps = ours.generator.max_num_items
-  keys = jax.random.split(jax.random.PRNGKey(args.seed), args.batch_size)
+  keys = jax.random.split(jax.random.PRNGKey(seed), batch_size)
 
   # The actions: random valid ones, recorded once from purepi's episodes.
   def record_actions(keys):
@@ -51,7 +54,7 @@ def bench_env(args):
 
     def one_step(carry, step_key):
       state, timestep = carry
-      action = jax.vmap(random_valid_action)(jax.random.split(step_key, args.batch_size), timestep.observation)
+      action = jax.vmap(random_valid_action)(jax.random.split(step_key, batch_size), timestep.observation)
       return jax.vmap(ours.step)(state, action), action
 
     _, actions = jax.lax.scan(one_step, (state, timestep), jax.random.split(jax.random.PRNGKey(1), num_steps))
@@ -71,16 +74,18 @@ def bench_env(args):
       return jax.lax.scan(step, state, actions)
     return run
 
-  print(f"env benchmark: {args.batch_size} episodes x {num_steps} steps, jax {jax.__version__}, "
-        f"{jax.devices()[0].platform}, best of {repeats}", flush=True)
+  say(f"env benchmark: {batch_size} episodes x {num_steps} steps, jax {jax.__version__}, "
+      f"{jax.devices()[0].platform}, best of {repeats}", flush=True)
   results, speeds = {}, {}
   for name, env in (("jumanji", theirs), ("purepi", ours)):
     compiled, compile_s = _timed_compile(replay(env), keys, actions)
     run_s, results[name] = _best_time(compiled, (keys, actions), repeats)
-    speeds[name] = args.batch_size * num_steps / run_s
-    print(f"  {name:8s} compile {compile_s:6.2f} s   run {run_s * 1e3:8.1f} ms   {speeds[name]:12,.0f} steps/s", flush=True)
+    speeds[name] = batch_size * num_steps / run_s
+    say(f"  {name:8s} compile {compile_s:6.2f} s   run {run_s * 1e3:8.1f} ms   {speeds[name]:12,.0f} steps/s",
+        flush=True)
   assert_same(results["purepi"], results["jumanji"], "trajectory", atol=ENV_FLOAT_TOLERANCE)
   packed = np.asarray(results["purepi"][1].extras["packed_items"][-1])
-  print(f"  the same results (final states, observations, rewards, discounts, extras of every step; "
-        f"floats to {ENV_FLOAT_TOLERANCE:g}); mean items packed {packed.mean():.2f}")
-  print(f"  speed-up purepi / jumanji: {speeds['purepi'] / speeds['jumanji']:.1f}x")
+  say(f"  the same results (final states, observations, rewards, discounts, extras of every step; "
+      f"floats to {ENV_FLOAT_TOLERANCE:g}); mean items packed {packed.mean():.2f}")
+  say(f"  speed-up purepi / jumanji: {speeds['purepi'] / speeds['jumanji']:.1f}x")
+  return speeds

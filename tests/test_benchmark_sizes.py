@@ -1,0 +1,20 @@
+"""The sizes benchmark's own arithmetic: EMS slot use read from real episodes, and the fitted exponents."""
+import numpy as np
+import pytest
+
+from third_party_parity.benchmarks import sizes
+
+
+def test_ems_slot_use_is_the_peak_count_per_item_within_the_slots():
+  peaks = sizes.ems_slot_use(num_items=5, generator="cut", num_instances=4)
+  assert peaks.shape == (4,)
+  # At least the container's one EMS before the first placement; never more than the slots kept.
+  assert np.all(peaks >= 1 / 5) and np.all(peaks <= sizes.SLOT_SURPLUS)
+
+
+def test_exponents_recover_a_power_law():
+  rows = [{"items": n, **{part: 3e-6 * n ** (1 + index / 4) for index, part in enumerate(sizes.PARTS)}}
+          for n in (20, 50, 100, 200)]
+  fitted = sizes.exponents(rows)
+  for index, part in enumerate(sizes.PARTS):
+    assert fitted[part] == pytest.approx(1 + index / 4)

@@ -1,0 +1,178 @@
+"""Benchmark: how the cost of each part grows with the number of items, purepi beside Jumanji and mctx.
+
+  python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
+
+Per size n: n items cut from a 20-foot container (BinPack-v2's generator), `EMS_PER_ITEM` EMS slots
+per item, all observed (what `--mode=pack` gives a load of n items), and the main job's network
+(`distill.flags`, random parameters: the cost does not depend on their values). It prints:
+  EMS slots   tightest fit on 32 instances (cut, and `--generator=boxes`) with 4n slots: the most
+              EMSs in use at once, per item (mean and max over instances), and the fraction of
+              instances that ever use more than 1, 1.5 and 2 slots per item;
+  env         steps/s of 256 episodes replaying the same random valid actions, purepi and Jumanji
+              (trajectories checked identical), and the ratio;
+  network     forward passes (states) per second at batch 64;
+  decision    seconds of one searched decision (the evaluation's search: 16 simulations over 4
+              considered actions, the environment as model) at batch 1 and 64, and XLA's memory
+              for the batch of 64 (arguments, outputs and temporaries);
+  search      the search alone on a trivial model with the same action count (2n * n), batch 64:
+              mctx's and purepi's decisions/s and the ratio (outputs checked identical);
+then the exponent k of time ~ n^k of each part (least squares over the sizes, log-log), and with
+`--out` writes sizes.json and sizes.png (time per unit against items, log-log) there.
+"""
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purepi import env as env_lib
+from purepi.cli.app import parse_config
+from purepi.evaluation.evaluator import make_evaluation_search_policy
+from purepi.networks import make_network
+from purepi.planner import EMS_PER_ITEM
+from purepi.policies.heuristics import tightest_fit
+from purepi.policies.rollout import rollout
+from third_party_parity.benchmarks.env import compare_env_speeds
+from third_party_parity.benchmarks.search import run_search_benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOT_SURPLUS = 4  # EMS slots per item when measuring how many are used
+SLOT_THRESHOLDS = (1.0, 1.5, 2.0)
+PARTS = {"env_s_per_step": "env step (purepi, batch 256)", "jumanji_s_per_step": "env step (Jumanji, batch 256)",
+         "network_s_per_state": "network forward (batch 64)", "decision_s_b1": "searched decision, batch 1",
+         "decision_s_b64": "searched decision, batch 64 (per decision)",
+         "search_s_mctx": "search alone, mctx (per decision)", "search_s_purepi": "search alone, purepi (per decision)"}
+
+
+def make_env(num_items, slots_per_item=EMS_PER_ITEM, generator="cut"):
+  num_slots = slots_per_item * num_items
+  make_generator = env_lib.RandomBoxGenerator if generator == "boxes" else env_lib.RandomGenerator
+  return env_lib.BinPack(make_generator(max_num_items=num_items, max_num_ems=num_slots), obs_num_ems=num_slots)
+
+
+def ems_slot_use(num_items, generator, num_instances=32):
+  """The most EMSs in use at once over each tightest-fit episode, per item, `[num_instances]`."""
+  env = make_env(num_items, SLOT_SURPLUS, generator)
+
+  @jax.jit
+  def peaks(keys):
+    state, timestep = jax.vmap(env.reset)(keys)
+    recording = lambda key, state, timestep: (tightest_fit(key, state, timestep)[0],
+                                              {"active_ems": timestep.extras["active_ems"]})
+    _, final_timestep, transitions = rollout(env, recording, jax.random.PRNGKey(0), state, timestep, num_items)
+    return jnp.maximum(transitions.policy_extras["active_ems"].max(0), final_timestep.extras["active_ems"])
+
+  return np.asarray(peaks(jax.random.split(jax.random.PRNGKey(7), num_instances))) / num_items
+
+
+def seconds_per_call(function, args, repeats):
+  """(compile seconds, median seconds of `repeats` calls after a warm-up)."""
+  start = time.perf_counter()
+  compiled = jax.jit(function).lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  jax.block_until_ready(compiled(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    times.append(time.perf_counter() - start)
+  return compile_s, float(np.median(times)), compiled
+
+
+def measure_size(num_items, config, repeats, batch_size=256):
+  import jumanji.environments.packing.bin_pack as jumanji_bin_pack
+
+  row = {"items": num_items, "ems_slots": EMS_PER_ITEM * num_items}
+  for generator in ("cut", "boxes"):
+    peaks = ems_slot_use(num_items, generator)
+    row[f"ems_peak_per_item_{generator}"] = {"mean": float(peaks.mean()), "max": float(peaks.max()), **{
+        f"over_{threshold:g}": float(np.mean(peaks > threshold)) for threshold in SLOT_THRESHOLDS}}
+  ours = make_env(num_items)
+  theirs = jumanji_bin_pack.BinPack(
+      generator=jumanji_bin_pack.generator.RandomGenerator(
+          max_num_items=num_items, max_num_ems=EMS_PER_ITEM * num_items,
+          split_num_same_items=ours.generator._split_num_same_items),  # BinPack-v2's, not the class default
+      obs_num_ems=EMS_PER_ITEM * num_items)
+  speeds = compare_env_speeds(theirs, ours, batch_size, repeats, quiet=True)
+  row["env_s_per_step"], row["jumanji_s_per_step"] = 1 / speeds["purepi"], 1 / speeds["jumanji"]
+
+  network = make_network(config)
+  states, timesteps = jax.vmap(ours.reset)(jax.random.split(jax.random.PRNGKey(0), 64))
+  params = network.init(jax.random.PRNGKey(1), jax.tree.map(lambda leaf: leaf[:1], timesteps.observation))
+  _, forward_s, _ = seconds_per_call(network.apply, (params, timesteps.observation), repeats)
+  row["network_s_per_state"] = forward_s / 64
+  policy_fn = make_evaluation_search_policy(config, ours, network, params)
+  for batch in (1, 64):
+    first = jax.tree.map(lambda leaf: leaf[:batch], (states, timesteps))
+    compile_s, decision_s, compiled = seconds_per_call(policy_fn, (jax.random.PRNGKey(2), *first), repeats)
+    row[f"decision_s_b{batch}"] = decision_s / batch
+    row[f"decision_compile_s_b{batch}"] = compile_s
+  memory = compiled.memory_analysis()
+  row["decision_memory_bytes_b64"] = int(memory.temp_size_in_bytes + memory.argument_size_in_bytes
+                                         + memory.output_size_in_bytes)
+  search = run_search_benchmark(batch_sizes=(64,), num_actions=EMS_PER_ITEM * num_items * num_items,
+                                num_simulations=config.eval_num_simulations, num_repeats=repeats)[64]
+  row["search_s_mctx"] = 1 / search["mctx"]["decisions_per_s"]
+  row["search_s_purepi"] = 1 / search["purepi"]["decisions_per_s"]
+  return row
+
+
+def exponents(rows):
+  """`{part: k}` of time ~ items^k, least squares on log-log over the sizes."""
+  items = np.log([row["items"] for row in rows])
+  return {part: float(np.polyfit(items, np.log([row[part] for row in rows]), 1)[0]) for part in PARTS}
+
+
+def print_row(row):
+  slots = " ".join(
+      f"{generator} peak {row[f'ems_peak_per_item_{generator}']['mean']:.2f}/"
+      f"{row[f'ems_peak_per_item_{generator}']['max']:.2f} per item, over 2: "
+      f"{row[f'ems_peak_per_item_{generator}']['over_2']:.0%};" for generator in ("cut", "boxes"))
+  print(f"{row['items']:4d} items, {row['ems_slots']} EMS slots | EMS slots (tightest fit, mean/max): {slots}\n"
+        f"     env steps/s purepi {1 / row['env_s_per_step']:,.0f} jumanji {1 / row['jumanji_s_per_step']:,.0f} "
+        f"(ratio {row['jumanji_s_per_step'] / row['env_s_per_step']:.1f}x) | network states/s "
+        f"{1 / row['network_s_per_state']:,.0f} | searched decision {row['decision_s_b1'] * 1e3:.1f} ms at "
+        f"batch 1, {row['decision_s_b64'] * 1e3:.2f} ms each at batch 64 (compile "
+        f"{row['decision_compile_s_b64']:.1f} s, {row['decision_memory_bytes_b64'] / 2 ** 20:.0f} MiB) | "
+        f"search alone decisions/s mctx {1 / row['search_s_mctx']:,.0f} purepi {1 / row['search_s_purepi']:,.0f} "
+        f"(ratio {row['search_s_mctx'] / row['search_s_purepi']:.1f}x)", flush=True)
+
+
+def plot(rows, fitted, path):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  figure, axes = plt.subplots(figsize=(7, 4.5))
+  items = [row["items"] for row in rows]
+  for part, label in PARTS.items():
+    axes.plot(items, [row[part] for row in rows], marker="o", label=f"{label}: n^{fitted[part]:.2f}")
+  axes.set(xscale="log", yscale="log", xlabel="items n (2n EMS slots)", ylabel="seconds per unit",
+           title="Cost against the number of items")
+  axes.set_xticks(items, [str(n) for n in items])
+  axes.legend(fontsize=7)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def bench_sizes(args):
+  config = parse_config([f"--flagfile={ROOT / 'distill.flags'}", "--progress=false"])
+  sizes = [int(size) for size in args.sizes.split(",")]
+  print(f"sizes benchmark: {jax.__version__}, {jax.devices()[0].platform}, median of {args.repeats or 3} calls",
+        flush=True)
+  rows = []
+  for num_items in sizes:
+    rows.append(measure_size(num_items, config, args.repeats or 3, args.batch_size or 256))
+    print_row(rows[-1])
+  fitted = exponents(rows) if len(rows) > 1 else {}
+  if fitted:
+    print("exponent k of time ~ n^k: " + ", ".join(f"{PARTS[part]} {k:.2f}" for part, k in fitted.items()))
+  if args.out:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sizes.json").write_text(json.dumps({"rows": rows, "exponents": fitted}, indent=1) + "\n")
+    if fitted:
+      plot(rows, fitted, out / "sizes.png")
+  return rows, fitted
