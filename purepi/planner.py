@@ -11,7 +11,7 @@
 Nothing in the network depends on how many items or EMSs it sees (embeddings and MLPs act per
 token, attention over any set, the policy head per pair), so a load is packed at its own size:
 `max_num_items` is the number of items in the load (never fewer than the trained run's) and
-`max_num_ems` and `obs_num_ems` are `EMS_PER_ITEM` times that, unless the command line gives them.
+`max_num_ems` and `obs_num_ems` are `ems_slots` of that, unless the command line gives them.
 A load whose episode would not fit in memory (`purepi.training.memory.estimate_pack_bytes`) is
 refused in one line that names the largest load that would.
 """
@@ -35,10 +35,17 @@ from purepi.training.checkpoints import load_params
 
 # The network `pack` uses when given no checkpoint: its config.json, params.msgpack and provenance.md.
 SHIPPED_NETWORK = Path(__file__).parent / "shipped_network"
-# EMS slots (and observed EMSs) per item of a load: the ratio of the main job's training instances
-# (40 for 20 items).
-EMS_PER_ITEM = 2
-LOAD_SIZES = ("max_num_items", "max_num_ems", "obs_num_ems")
+
+
+def ems_slots(num_items: int) -> int:
+  """EMS slots (all observed) for a load of `num_items`: `1 + num_items / 20` per item, 2 to 8.
+
+  The EMSs in use grow faster than the items: under tightest fit on cut instances the most in use
+  at once was 1.9, 3.1, 5.4 and 6.6 per item at 20, 50, 100 and 200 items (16 to 32 instances
+  each, `python -m third_party_parity.benchmarks sizes`), and an EMS past the last slot
+  overwrites slot 0 (Jumanji's rule), losing free space. 2 per item at 20 items is BinPack-v2's 40.
+  """
+  return int(num_items * min(max(1 + num_items / 20, 2), 8))
 
 
 def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = "search", seed: int = 0,
@@ -86,7 +93,7 @@ def sized_for_load(config, rows=None, given=()):
   sizes = {}
   if "max_num_items" not in given:
     sizes["max_num_items"] = max(config.max_num_items, num_items)
-  num_slots = EMS_PER_ITEM * sizes.get("max_num_items", config.max_num_items)
+  num_slots = ems_slots(sizes.get("max_num_items", config.max_num_items))
   if "max_num_ems" not in given:
     sizes["max_num_ems"] = max(config.max_num_ems, num_slots)
   if "obs_num_ems" not in given:
@@ -128,8 +135,8 @@ def check_pack_fits(config, env) -> None:
     return
   fits = lambda num_items: memory.estimate_pack_bytes(
       config, make_env(dataclasses.replace(config, csv_path="", generator="boxes", max_num_items=num_items,
-                                           max_num_ems=EMS_PER_ITEM * num_items,
-                                           obs_num_ems=EMS_PER_ITEM * num_items))) <= available
+                                           max_num_ems=ems_slots(num_items),
+                                           obs_num_ems=ems_slots(num_items)))) <= available
   lowest, highest = 1, env.generator.max_num_items  # fits(lowest); not fits(highest)
   while highest - lowest > 1:
     middle = (lowest + highest) // 2

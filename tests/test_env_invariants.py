@@ -15,6 +15,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import purepi.env as purepi_env
+from purepi.planner import ems_slots
 
 CONFIGS = {
     "default": dict(max_num_items=20, max_num_ems=40, obs_num_ems=40),
@@ -156,8 +157,8 @@ def test_episode_invariants(runner, seed, scenario, choice_seed, invalid_step):
 
 @pytest.fixture(scope="module")
 def large_runner():
-  """A load of 100 items, two EMS slots per item (the sizes `--mode=pack` gives such a load)."""
-  env = make_env(dict(max_num_items=100, max_num_ems=200, obs_num_ems=200))
+  """A load of 100 items with the EMS slots `--mode=pack` gives it."""
+  env = make_env(dict(max_num_items=100, max_num_ems=ems_slots(100), obs_num_ems=ems_slots(100)))
   return (env, *episode_runner(env))
 
 

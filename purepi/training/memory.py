@@ -45,9 +45,10 @@ def estimate_bytes(config, env, num_devices: int) -> int:
 
 def estimate_pack_bytes(config, env) -> int:
   """Bytes one searched (or greedy) episode of `env` needs: every state kept for the plan's
-  pictures, the search tree, and the network's largest activations (the `[E, I(, R), D]` hidden
-  layer of the pairwise policy head, the attention weights of `E + I` tokens), doubled for XLA's
-  temporaries. Like `estimate_bytes`, a floor meant to refuse loads that cannot fit."""
+  pictures, the search tree, the network's largest activations (the `[E, I(, R), D]` hidden
+  layer of the pairwise policy head, the attention weights of `E + I` tokens) and the EMS
+  update's `[E, E]` tables (a few bytes a pair for each of the 6 face directions), doubled for
+  XLA's temporaries. Like `estimate_bytes`, a floor meant to refuse loads that cannot fit."""
   state, timestep = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
   num_actions = math.prod(timestep.observation.action_mask.shape)
   state_bytes = tree_bytes(state)
@@ -58,7 +59,8 @@ def estimate_pack_bytes(config, env) -> int:
   model_size = config.num_heads * config.key_size
   num_tokens = env.obs_num_ems + env.generator.max_num_items
   network = 4 * max(num_actions * model_size, config.num_heads * num_tokens ** 2)
-  return int(TEMPORARIES_FACTOR * (recorded + search + network))
+  ems_update = 6 * 4 * env.generator.max_num_ems ** 2
+  return int(TEMPORARIES_FACTOR * (recorded + search + max(network, ems_update)))
 
 
 def available_bytes(device) -> int:

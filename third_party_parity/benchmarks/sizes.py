@@ -2,20 +2,21 @@
 
   python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
 
-Per size n: n items cut from a 20-foot container (BinPack-v2's generator), `EMS_PER_ITEM` EMS slots
-per item, all observed (what `--mode=pack` gives a load of n items), and the main job's network
+Per size n: n items cut from a 20-foot container (BinPack-v2's generator), `purepi.planner.ems_slots(n)`
+EMS slots, all observed (what `--mode=pack` gives a load of n items), and the main job's network
 (`distill.flags`, random parameters: the cost does not depend on their values). It prints:
-  EMS slots   tightest fit on 32 instances (cut, and `--generator=boxes`) with 4n slots: the most
+  EMS slots   tightest fit on 16 instances (cut, and `--generator=boxes`) with 10n slots: the most
               EMSs in use at once, per item (mean and max over instances), and the fraction of
-              instances that ever use more than 1, 1.5 and 2 slots per item;
+              instances that ever use more slots than `ems_slots(n)` gives;
   env         steps/s of 256 episodes replaying the same random valid actions, purepi and Jumanji
               (trajectories checked identical), and the ratio;
-  network     forward passes (states) per second at batch 64;
+  network     forward passes (states) per second at batch 16;
   decision    seconds of one searched decision (the evaluation's search: 16 simulations over 4
-              considered actions, the environment as model) at batch 1 and 64, and XLA's memory
-              for the batch of 64 (arguments, outputs and temporaries);
-  search      the search alone on a trivial model with the same action count (2n * n), batch 64:
-              mctx's and purepi's decisions/s and the ratio (outputs checked identical);
+              considered actions, the environment as model) at batch 1 and 16, and XLA's memory
+              for the batch of 16 (arguments, outputs and temporaries; at 200 items the pairwise
+              policy head's hidden layer alone is 0.65 GB a forward pass at batch 16, 2.6 GB at 64);
+  search      the search alone on a trivial model with the same action count (slots * n),
+              batch 8: mctx's and purepi's decisions/s and the ratio (outputs checked identical);
 then the exponent k of time ~ n^k of each part (least squares over the sizes, log-log), and with
 `--out` writes sizes.json and sizes.png (time per unit against items, log-log) there.
 """
@@ -31,30 +32,30 @@ from purepi import env as env_lib
 from purepi.cli.app import parse_config
 from purepi.evaluation.evaluator import make_evaluation_search_policy
 from purepi.networks import make_network
-from purepi.planner import EMS_PER_ITEM
+from purepi.planner import ems_slots
 from purepi.policies.heuristics import tightest_fit
 from purepi.policies.rollout import rollout
 from third_party_parity.benchmarks.env import compare_env_speeds
 from third_party_parity.benchmarks.search import run_search_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
-SLOT_SURPLUS = 4  # EMS slots per item when measuring how many are used
-SLOT_THRESHOLDS = (1.0, 1.5, 2.0)
+SLOT_SURPLUS = 10  # EMS slots per item when measuring how many are used
+DECISION_BATCH, SEARCH_BATCH = 16, 8
 PARTS = {"env_s_per_step": "env step (purepi, batch 256)", "jumanji_s_per_step": "env step (Jumanji, batch 256)",
-         "network_s_per_state": "network forward (batch 64)", "decision_s_b1": "searched decision, batch 1",
-         "decision_s_b64": "searched decision, batch 64 (per decision)",
+         "network_s_per_state": "network forward (batch 16)", "decision_s_b1": "searched decision, batch 1",
+         "decision_s_b16": "searched decision, batch 16 (per decision)",
          "search_s_mctx": "search alone, mctx (per decision)", "search_s_purepi": "search alone, purepi (per decision)"}
 
 
-def make_env(num_items, slots_per_item=EMS_PER_ITEM, generator="cut"):
-  num_slots = slots_per_item * num_items
+def make_env(num_items, num_slots, generator="cut"):
   make_generator = env_lib.RandomBoxGenerator if generator == "boxes" else env_lib.RandomGenerator
   return env_lib.BinPack(make_generator(max_num_items=num_items, max_num_ems=num_slots), obs_num_ems=num_slots)
 
 
-def ems_slot_use(num_items, generator, num_instances=32):
-  """The most EMSs in use at once over each tightest-fit episode, per item, `[num_instances]`."""
-  env = make_env(num_items, SLOT_SURPLUS, generator)
+def ems_slot_use(num_items, generator, num_instances=16, slots_per_item=SLOT_SURPLUS):
+  """The most EMSs in use at once over each tightest-fit episode, per item, `[num_instances]` (at
+  most `slots_per_item`: the slots kept)."""
+  env = make_env(num_items, slots_per_item * num_items, generator)
 
   @jax.jit
   def peaks(keys):
@@ -84,36 +85,37 @@ def seconds_per_call(function, args, repeats):
 def measure_size(num_items, config, repeats, batch_size=256):
   import jumanji.environments.packing.bin_pack as jumanji_bin_pack
 
-  row = {"items": num_items, "ems_slots": EMS_PER_ITEM * num_items}
+  num_slots = ems_slots(num_items)
+  row = {"items": num_items, "ems_slots": num_slots}
   for generator in ("cut", "boxes"):
     peaks = ems_slot_use(num_items, generator)
-    row[f"ems_peak_per_item_{generator}"] = {"mean": float(peaks.mean()), "max": float(peaks.max()), **{
-        f"over_{threshold:g}": float(np.mean(peaks > threshold)) for threshold in SLOT_THRESHOLDS}}
-  ours = make_env(num_items)
+    row[f"ems_peak_per_item_{generator}"] = {"mean": float(peaks.mean()), "max": float(peaks.max()),
+                                             "over_slots": float(np.mean(peaks * num_items > num_slots))}
+  ours = make_env(num_items, num_slots)
   theirs = jumanji_bin_pack.BinPack(
       generator=jumanji_bin_pack.generator.RandomGenerator(
-          max_num_items=num_items, max_num_ems=EMS_PER_ITEM * num_items,
+          max_num_items=num_items, max_num_ems=num_slots,
           split_num_same_items=ours.generator._split_num_same_items),  # BinPack-v2's, not the class default
-      obs_num_ems=EMS_PER_ITEM * num_items)
+      obs_num_ems=num_slots)
   speeds = compare_env_speeds(theirs, ours, batch_size, repeats, quiet=True)
   row["env_s_per_step"], row["jumanji_s_per_step"] = 1 / speeds["purepi"], 1 / speeds["jumanji"]
 
   network = make_network(config)
-  states, timesteps = jax.vmap(ours.reset)(jax.random.split(jax.random.PRNGKey(0), 64))
+  states, timesteps = jax.vmap(ours.reset)(jax.random.split(jax.random.PRNGKey(0), DECISION_BATCH))
   params = network.init(jax.random.PRNGKey(1), jax.tree.map(lambda leaf: leaf[:1], timesteps.observation))
   _, forward_s, _ = seconds_per_call(network.apply, (params, timesteps.observation), repeats)
-  row["network_s_per_state"] = forward_s / 64
+  row["network_s_per_state"] = forward_s / DECISION_BATCH
   policy_fn = make_evaluation_search_policy(config, ours, network, params)
-  for batch in (1, 64):
+  for batch in (1, DECISION_BATCH):
     first = jax.tree.map(lambda leaf: leaf[:batch], (states, timesteps))
     compile_s, decision_s, compiled = seconds_per_call(policy_fn, (jax.random.PRNGKey(2), *first), repeats)
     row[f"decision_s_b{batch}"] = decision_s / batch
     row[f"decision_compile_s_b{batch}"] = compile_s
   memory = compiled.memory_analysis()
-  row["decision_memory_bytes_b64"] = int(memory.temp_size_in_bytes + memory.argument_size_in_bytes
-                                         + memory.output_size_in_bytes)
-  search = run_search_benchmark(batch_sizes=(64,), num_actions=EMS_PER_ITEM * num_items * num_items,
-                                num_simulations=config.eval_num_simulations, num_repeats=repeats)[64]
+  row[f"decision_memory_bytes_b{DECISION_BATCH}"] = int(
+      memory.temp_size_in_bytes + memory.argument_size_in_bytes + memory.output_size_in_bytes)
+  search = run_search_benchmark(batch_sizes=(SEARCH_BATCH,), num_actions=num_slots * num_items,
+                                num_simulations=config.eval_num_simulations, num_repeats=repeats)[SEARCH_BATCH]
   row["search_s_mctx"] = 1 / search["mctx"]["decisions_per_s"]
   row["search_s_purepi"] = 1 / search["purepi"]["decisions_per_s"]
   return row
@@ -127,15 +129,16 @@ def exponents(rows):
 
 def print_row(row):
   slots = " ".join(
-      f"{generator} peak {row[f'ems_peak_per_item_{generator}']['mean']:.2f}/"
-      f"{row[f'ems_peak_per_item_{generator}']['max']:.2f} per item, over 2: "
-      f"{row[f'ems_peak_per_item_{generator}']['over_2']:.0%};" for generator in ("cut", "boxes"))
-  print(f"{row['items']:4d} items, {row['ems_slots']} EMS slots | EMS slots (tightest fit, mean/max): {slots}\n"
+      f"{generator} {row[f'ems_peak_per_item_{generator}']['mean']:.2f}/"
+      f"{row[f'ems_peak_per_item_{generator}']['max']:.2f} per item, more than the slots in "
+      f"{row[f'ems_peak_per_item_{generator}']['over_slots']:.0%};" for generator in ("cut", "boxes"))
+  print(f"{row['items']:4d} items, {row['ems_slots']} EMS slots | most EMSs in use (tightest fit, mean/max): "
+        f"{slots}\n"
         f"     env steps/s purepi {1 / row['env_s_per_step']:,.0f} jumanji {1 / row['jumanji_s_per_step']:,.0f} "
         f"(ratio {row['jumanji_s_per_step'] / row['env_s_per_step']:.1f}x) | network states/s "
         f"{1 / row['network_s_per_state']:,.0f} | searched decision {row['decision_s_b1'] * 1e3:.1f} ms at "
-        f"batch 1, {row['decision_s_b64'] * 1e3:.2f} ms each at batch 64 (compile "
-        f"{row['decision_compile_s_b64']:.1f} s, {row['decision_memory_bytes_b64'] / 2 ** 20:.0f} MiB) | "
+        f"batch 1, {row['decision_s_b16'] * 1e3:.2f} ms each at batch 16 (compile "
+        f"{row['decision_compile_s_b16']:.1f} s, {row['decision_memory_bytes_b16'] / 2 ** 20:.0f} MiB) | "
         f"search alone decisions/s mctx {1 / row['search_s_mctx']:,.0f} purepi {1 / row['search_s_purepi']:,.0f} "
         f"(ratio {row['search_s_mctx'] / row['search_s_purepi']:.1f}x)", flush=True)
 
@@ -148,7 +151,7 @@ def plot(rows, fitted, path):
   items = [row["items"] for row in rows]
   for part, label in PARTS.items():
     axes.plot(items, [row[part] for row in rows], marker="o", label=f"{label}: n^{fitted[part]:.2f}")
-  axes.set(xscale="log", yscale="log", xlabel="items n (2n EMS slots)", ylabel="seconds per unit",
+  axes.set(xscale="log", yscale="log", xlabel="items n (ems_slots(n) EMS slots)", ylabel="seconds per unit",
            title="Cost against the number of items")
   axes.set_xticks(items, [str(n) for n in items])
   axes.legend(fontsize=7)
