@@ -89,6 +89,11 @@ CONFIGS = {
     "random_few_ems_slots": lambda tmp: dict(
         generator=("RandomGenerator", dict(max_num_items=12, max_num_ems=8, split_num_same_items=5)),
         obs_num_ems=6),
+    # A load's sizes (`purepi.planner.ems_slots(50)`): more slots than the counting sort of the
+    # observed EMSs handles, so they are ordered by a sort.
+    "random_50_items_175_slots": lambda tmp: dict(
+        generator=("RandomGenerator", dict(max_num_items=50, max_num_ems=175, split_num_same_items=2)),
+        obs_num_ems=175),
     "toy": lambda tmp: dict(generator=("ToyGenerator", {})),
     "csv": lambda tmp: dict(generator=("CSVGenerator", dict(csv_path=write_csv(tmp / "items.csv"), max_num_ems=50)),
                             obs_num_ems=30, normalize_dimensions=False),
@@ -107,7 +112,8 @@ def make_pair(config):
   return ours, theirs
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] * name.startswith("random_50"))
+                                  for name in CONFIGS])
 def test_episodes_match_jumanji(name, tmp_path):
   ours, theirs = make_pair(CONFIGS[name](tmp_path))
   keys = jax.random.split(jax.random.PRNGKey(7), NUM_EPISODES)

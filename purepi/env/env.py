@@ -33,6 +33,7 @@ from purepi.env.types import (
     space_from_item_and_location)
 
 _EMS_COORDS = ("x1", "x2", "y1", "y2", "z1", "z2")
+COUNTING_SORT_MAX_SLOTS = 64  # XLA:CPU, us a state: 1.4 vs a sort's 2.2 at 40 slots, 6.2 vs 4.9 at 80
 _ITEM_AXES = ("x_len", "y_len", "z_len")
 
 
@@ -219,15 +220,13 @@ def _ems_are_all_valid(state: State) -> chex.Array:
 
 
 def _ems_by_decreasing_volume(ems: EMS, ems_mask: chex.Array) -> chex.Array:
-  """`[E]` slot indexes, largest volume first; unused slots last; ties in slot order.
-
-  The order of a stable sort of `-(volume * ems_mask)`, computed by counting for
-  each slot how many slots sort before it (much faster than a sort on XLA:CPU for
-  a batch of small arrays). Volumes are never negative, so the sort's ordering
-  of -0.0 before 0.0 never comes into play.
-  """
+  """`[E]` slot indexes, largest volume first, unused slots last, ties in slot order: a stable sort
+  of `-(volume * ems_mask)` (volumes are never negative: -0.0 never sorts before 0.0). Up to
+  `COUNTING_SORT_MAX_SLOTS` it counts how many slots sort before each (faster, but quadratic)."""
   key = -(ems.volume() * ems_mask)
   slot = jnp.arange(key.shape[0], dtype=jnp.int32)
+  if key.shape[0] > COUNTING_SORT_MAX_SLOTS:
+    return jnp.argsort(key, stable=True).astype(jnp.int32)
   sorts_before = (key[:, None] < key[None, :]) | ((key[:, None] == key[None, :]) & (slot[:, None] < slot[None, :]))
   position = jnp.sum(sorts_before, axis=0, dtype=jnp.int32)  # [k]: how many slots j sort before slot k
   return jnp.zeros_like(slot).at[position].set(slot)
