@@ -10,8 +10,9 @@
 
 Nothing in the network depends on how many items or EMSs it sees (embeddings and MLPs act per
 token, attention over any set, the policy head per pair), so a load is packed at its own size:
-`max_num_items` is the number of items in the load (never fewer than the trained run's) and
-`max_num_ems` and `obs_num_ems` are `ems_slots` of that, unless the command line gives them.
+`max_num_items` is the number of items in the load (never fewer than the trained run's),
+`max_num_ems` is `ems_slots` of that and `obs_num_ems` `OBSERVED_EMS_PER_ITEM` per item, unless the
+command line gives them.
 A load whose episode would not fit in memory (`purepi.training.memory.estimate_pack_bytes`) is
 refused in one line that names the largest load that would.
 """
@@ -37,13 +38,20 @@ from purepi.training.checkpoints import load_params
 SHIPPED_NETWORK = Path(__file__).parent / "shipped_network"
 
 
-def ems_slots(num_items: int) -> int:
-  """EMS slots (all observed) for a load of `num_items`: `1 + num_items / 20` per item, 2 to 8.
+# EMSs the network sees per item (the largest): BinPack-v2's 40 for 20 items. On the 132-item
+# docs/example_load.csv, seeing the 264 largest of 1003 slots packed as well as seeing all
+# (83.90% both) in half the time.
+OBSERVED_EMS_PER_ITEM = 2
 
-  The EMSs in use grow faster than the items: under tightest fit on cut instances the most in use
-  at once was 1.9, 3.1, 5.4 and 6.6 per item at 20, 50, 100 and 200 items (16 to 32 instances
-  each, `python -m third_party_parity.benchmarks sizes`), and an EMS past the last slot
-  overwrites slot 0 (Jumanji's rule), losing free space. 2 per item at 20 items is BinPack-v2's 40.
+
+def ems_slots(num_items: int) -> int:
+  """EMS slots for a load of `num_items`: `1 + num_items / 20` per item, 2 to 8.
+
+  The EMSs in use grow faster than the items: under tightest fit (seeing every EMS) on cut
+  instances the most in use at once was 1.9, 3.1, 5.4 and 6.6 per item at 20, 50, 100 and 200
+  items (16 to 32 instances each; `python -m third_party_parity.benchmarks sizes` measures it),
+  and an EMS past the last slot overwrites slot 0 (Jumanji's rule), losing free space. 2 per
+  item at 20 items is BinPack-v2's 40.
   """
   return int(num_items * min(max(1 + num_items / 20, 2), 8))
 
@@ -97,7 +105,8 @@ def sized_for_load(config, rows=None, given=()):
   if "max_num_ems" not in given:
     sizes["max_num_ems"] = max(config.max_num_ems, num_slots)
   if "obs_num_ems" not in given:
-    sizes["obs_num_ems"] = min(max(config.obs_num_ems, num_slots), sizes.get("max_num_ems", config.max_num_ems))
+    observed = OBSERVED_EMS_PER_ITEM * sizes.get("max_num_items", config.max_num_items)
+    sizes["obs_num_ems"] = min(max(config.obs_num_ems, observed), sizes.get("max_num_ems", config.max_num_ems))
   return dataclasses.replace(config, **sizes)
 
 
@@ -136,7 +145,7 @@ def check_pack_fits(config, env) -> None:
   fits = lambda num_items: memory.estimate_pack_bytes(
       config, make_env(dataclasses.replace(config, csv_path="", generator="boxes", max_num_items=num_items,
                                            max_num_ems=ems_slots(num_items),
-                                           obs_num_ems=ems_slots(num_items)))) <= available
+                                           obs_num_ems=OBSERVED_EMS_PER_ITEM * num_items))) <= available
   lowest, highest = 1, env.generator.max_num_items  # fits(lowest); not fits(highest)
   while highest - lowest > 1:
     middle = (lowest + highest) // 2

@@ -15,7 +15,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import purepi.env as purepi_env
-from purepi.planner import ems_slots
+from purepi.planner import OBSERVED_EMS_PER_ITEM, ems_slots
 
 CONFIGS = {
     "default": dict(max_num_items=20, max_num_ems=40, obs_num_ems=40),
@@ -158,7 +158,7 @@ def test_episode_invariants(runner, seed, scenario, choice_seed, invalid_step):
 @pytest.fixture(scope="module")
 def large_runner():
   """A load of 100 items with the EMS slots `--mode=pack` gives it."""
-  env = make_env(dict(max_num_items=100, max_num_ems=ems_slots(100), obs_num_ems=ems_slots(100)))
+  env = make_env(dict(max_num_items=100, max_num_ems=ems_slots(100), obs_num_ems=OBSERVED_EMS_PER_ITEM * 100))
   return (env, *episode_runner(env))
 
 

@@ -38,7 +38,7 @@ def test_100_items_give_a_valid_plan_that_names_every_item(hundred_item_plan):
   assert len(plan.placements) > 20, "more items placed than the network was trained on"
   plan_checks.check_items_lie_in_the_container_and_never_overlap(plan)
   config = planner.sized_for_load(dataclasses.replace(load_params(str(TRAINED))[1], mode="pack"), KINDS)
-  assert (config.max_num_items, config.max_num_ems, config.obs_num_ems) == (100, 600, 600)
+  assert (config.max_num_items, config.max_num_ems, config.obs_num_ems) == (100, 600, 200)
   plan_checks.check_replaying_the_rows_reproduces_the_utilization(plan, make_env(config, KINDS))
 
 

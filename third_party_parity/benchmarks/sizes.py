@@ -3,7 +3,7 @@
   python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
 
 Per size n: n items cut from a 20-foot container (BinPack-v2's generator), `purepi.planner.ems_slots(n)`
-EMS slots, all observed (what `--mode=pack` gives a load of n items), and the main job's network
+EMS slots, the 2n largest observed (what `--mode=pack` gives a load of n items), and the main job's network
 (`distill.flags`, random parameters: the cost does not depend on their values). It prints:
   EMS slots   tightest fit on 16 instances (cut, and `--generator=boxes`) with 10n slots: the most
               EMSs in use at once, per item (mean and max over instances), and the fraction of
@@ -15,7 +15,7 @@ EMS slots, all observed (what `--mode=pack` gives a load of n items), and the ma
               considered actions, the environment as model) at batch 1 and 16, and XLA's memory
               for the batch of 16 (arguments, outputs and temporaries; at 200 items the pairwise
               policy head's hidden layer alone is 0.65 GB a forward pass at batch 16, 2.6 GB at 64);
-  search      the search alone on a trivial model with the same action count (slots * n),
+  search      the search alone on a trivial model with the same action count (2n * n),
               batch 8: mctx's and purepi's decisions/s and the ratio (outputs checked identical);
 then the exponent k of time ~ n^k of each part (least squares over the sizes, log-log), and with
 `--out` writes sizes.json and sizes.png (time per unit against items, log-log) there.
@@ -32,7 +32,7 @@ from purepi import env as env_lib
 from purepi.cli.app import parse_config
 from purepi.evaluation.evaluator import make_evaluation_search_policy
 from purepi.networks import make_network
-from purepi.planner import ems_slots
+from purepi.planner import OBSERVED_EMS_PER_ITEM, ems_slots
 from purepi.policies.heuristics import tightest_fit
 from purepi.policies.rollout import rollout
 from third_party_parity.benchmarks.env import compare_env_speeds
@@ -48,8 +48,10 @@ PARTS = {"env_s_per_step": "env step (purepi, batch 256)", "jumanji_s_per_step":
 
 
 def make_env(num_items, num_slots, generator="cut"):
+  """`num_items` items in `num_slots` EMS slots, the largest `OBSERVED_EMS_PER_ITEM` per item observed."""
   make_generator = env_lib.RandomBoxGenerator if generator == "boxes" else env_lib.RandomGenerator
-  return env_lib.BinPack(make_generator(max_num_items=num_items, max_num_ems=num_slots), obs_num_ems=num_slots)
+  return env_lib.BinPack(make_generator(max_num_items=num_items, max_num_ems=num_slots),
+                         obs_num_ems=min(num_slots, OBSERVED_EMS_PER_ITEM * num_items))
 
 
 def ems_slot_use(num_items, generator, num_instances=16, slots_per_item=SLOT_SURPLUS):
@@ -96,7 +98,7 @@ def measure_size(num_items, config, repeats, batch_size=256):
       generator=jumanji_bin_pack.generator.RandomGenerator(
           max_num_items=num_items, max_num_ems=num_slots,
           split_num_same_items=ours.generator._split_num_same_items),  # BinPack-v2's, not the class default
-      obs_num_ems=num_slots)
+      obs_num_ems=ours.obs_num_ems)
   speeds = compare_env_speeds(theirs, ours, batch_size, repeats, quiet=True)
   row["env_s_per_step"], row["jumanji_s_per_step"] = 1 / speeds["purepi"], 1 / speeds["jumanji"]
 
@@ -114,7 +116,7 @@ def measure_size(num_items, config, repeats, batch_size=256):
   memory = compiled.memory_analysis()
   row[f"decision_memory_bytes_b{DECISION_BATCH}"] = int(
       memory.temp_size_in_bytes + memory.argument_size_in_bytes + memory.output_size_in_bytes)
-  search = run_search_benchmark(batch_sizes=(SEARCH_BATCH,), num_actions=num_slots * num_items,
+  search = run_search_benchmark(batch_sizes=(SEARCH_BATCH,), num_actions=ours.obs_num_ems * num_items,
                                 num_simulations=config.eval_num_simulations, num_repeats=repeats)[SEARCH_BATCH]
   row["search_s_mctx"] = 1 / search["mctx"]["decisions_per_s"]
   row["search_s_purepi"] = 1 / search["purepi"]["decisions_per_s"]
