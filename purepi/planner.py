@@ -36,24 +36,26 @@ from purepi.training.checkpoints import load_params
 
 # The network `pack` uses when given no checkpoint: its config.json, params.msgpack and provenance.md.
 SHIPPED_NETWORK = Path(__file__).parent / "shipped_network"
-
-
 # EMSs the network sees per item (the largest): BinPack-v2's 40 for 20 items. On the 132-item
-# docs/example_load.csv, seeing the 264 largest of 1003 slots packed as well as seeing all
-# (83.90% both) in half the time.
+# docs/example_load.csv, seeing the 264 largest of 1003 slots packed as well as seeing all (both
+# 83.9%) in half the time (one measurement, the cores shared with a training run).
 OBSERVED_EMS_PER_ITEM = 2
+# EMS slots kept for any load: 20 items of `--generator=boxes` left up to 124 EMSs in use.
+MIN_EMS_SLOTS = 160
 
 
 def ems_slots(num_items: int) -> int:
-  """EMS slots for a load of `num_items`: `1 + num_items / 20` per item, 2 to 8.
+  """EMS slots for a load of `num_items`: `1 + num_items / 20` per item (2 to 8), at least
+  `MIN_EMS_SLOTS`.
 
-  The EMSs in use grow faster than the items: under tightest fit (seeing every EMS) on cut
-  instances the most in use at once was 1.9, 3.1, 5.4 and 6.6 per item at 20, 50, 100 and 200
-  items (16 to 32 instances each; `python -m third_party_parity.benchmarks sizes` measures it),
-  and an EMS past the last slot overwrites slot 0 (Jumanji's rule), losing free space. 2 per
-  item at 20 items is BinPack-v2's 40.
+  The EMSs in use grow faster than the items on cut instances, and few large items leave many
+  small EMSs: under tightest fit the most in use at once was, per item, 1.7 / 6.2 at 20 items
+  (cut / boxes), 3.1 / 2.2 at 50, 5.5 / 1.1 at 100 and 6.6 / 0.5 at 200
+  (docs/results/benchmarks/ems_slots.txt, from `python -m third_party_parity.benchmarks
+  ems_slots`). An EMS past the last slot overwrites slot 0 (Jumanji's rule), losing free space;
+  BinPack-v2 keeps 40 for 20 items.
   """
-  return int(num_items * min(max(1 + num_items / 20, 2), 8))
+  return max(int(num_items * min(max(1 + num_items / 20, 2), 8)), MIN_EMS_SLOTS)
 
 
 def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = "search", seed: int = 0,

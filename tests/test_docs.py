@@ -300,3 +300,23 @@ def test_readme_is_a_guide_not_a_notebook():
                              r"|\d+(st|nd|rd|th)|this|earlier|previous|next|last|later) sessions?\b",
                              line, re.I), (
             f"{path}:{number}: names a working session: {line.strip()}")
+
+
+def python_blocks(path):
+  """`(line, code)` of each ```python block of a document."""
+  with open(os.path.join(ROOT, path)) as file:
+    text = file.read()
+  return [(text[:match.start()].count("\n") + 2, match.group(1))
+          for match in re.finditer(r"^```python\n(.*?)^```", text, re.M | re.S)]
+
+
+PYTHON_BLOCKS = [(path, line, code) for path in DOCUMENTS for line, code in python_blocks(path)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path, line, code", PYTHON_BLOCKS, ids=[f"{p}:{n}" for p, n, _ in PYTHON_BLOCKS])
+def test_every_python_block_runs(path, line, code, monkeypatch, capsys):
+  """Each Python example of the documents runs as shown, from the repository root."""
+  monkeypatch.chdir(ROOT)
+  exec(compile(code, f"{path}:{line}", "exec"), {"__name__": "__docs__"})
+  assert capsys.readouterr().out.strip(), f"{path}:{line} printed nothing"

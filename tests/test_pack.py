@@ -83,7 +83,7 @@ def test_more_items_than_a_given_max_num_items_is_refused_and_the_load_size_pack
   # Sized to the load (what the command line does unless it gives the sizes), the network trained
   # on 5 items packs 6.
   sized = planner.sized_for_load(config)
-  assert (sized.max_num_items, sized.max_num_ems, sized.obs_num_ems) == (6, 12, 12)
+  assert (sized.max_num_items, sized.max_num_ems, sized.obs_num_ems) == (6, planner.MIN_EMS_SLOTS, 12)
   plan = pack.main(sized)
   assert len(plan.placements) + len(plan.unplaced) == 6 and len(plan.placements) >= 1
   # Given sizes stay as given.

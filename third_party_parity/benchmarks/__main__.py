@@ -4,6 +4,7 @@
   python -m third_party_parity.benchmarks search [--repeats=5]
   python -m third_party_parity.benchmarks paper_scale [--rollout_batch_size=N] [--repeats=2]
   python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
+  python -m third_party_parity.benchmarks ems_slots [--sizes=20,50,100,200]
 
 Each benchmark prints compile time apart from run time, the speed of each side
 and their ratio, after checking that both computed the same thing; `paper_scale`
@@ -18,7 +19,8 @@ import importlib
 BENCHMARKS = {"env": "third_party_parity.benchmarks.env:bench_env",
               "search": "third_party_parity.benchmarks.search:bench_search",
               "paper_scale": "third_party_parity.benchmarks.paper_scale:bench_paper_scale",
-              "sizes": "third_party_parity.benchmarks.sizes:bench_sizes"}
+              "sizes": "third_party_parity.benchmarks.sizes:bench_sizes",
+              "ems_slots": "third_party_parity.benchmarks.sizes:bench_ems_slots"}
 
 
 def add_arguments(parser):

@@ -1,6 +1,7 @@
 """Benchmark: how the cost of each part grows with the number of items, purepi beside Jumanji and mctx.
 
   python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
+  python -m third_party_parity.benchmarks ems_slots [--sizes=20,50,100,200]   (the EMS counts alone)
 
 Per size n: n items cut from a 20-foot container (BinPack-v2's generator), `purepi.planner.ems_slots(n)`
 EMS slots, the 2n largest observed (what `--mode=pack` gives a load of n items), and the main job's network
@@ -121,6 +122,20 @@ def measure_size(num_items, config, repeats, batch_size=256):
   row["search_s_mctx"] = 1 / search["mctx"]["decisions_per_s"]
   row["search_s_purepi"] = 1 / search["purepi"]["decisions_per_s"]
   return row
+
+
+def slot_use_line(num_items, generator, peaks):
+  return (f"{num_items:4d} items, {generator:5s}: most EMSs in use at once per item, mean {peaks.mean():.2f}, "
+          f"max {peaks.max():.2f} over {len(peaks)} instances; more than ems_slots({num_items}) = "
+          f"{ems_slots(num_items)} in {np.mean(peaks * num_items > ems_slots(num_items)):.0%}")
+
+
+def bench_ems_slots(args):
+  """Only the EMS counts of `bench_sizes` (no timing, so any machine load will do)."""
+  print(f"EMS slot use: tightest fit, {SLOT_SURPLUS} slots per item kept, 2 per item observed", flush=True)
+  for num_items in (int(size) for size in args.sizes.split(",")):
+    for generator in ("cut", "boxes"):
+      print(slot_use_line(num_items, generator, ems_slot_use(num_items, generator)), flush=True)
 
 
 def exponents(rows):
