@@ -111,3 +111,15 @@ def test_the_command_line_sizes_to_the_load_and_refuses_a_load_too_large_for_mem
   assert message.startswith("error: packing 10000 items (max_num_items=10000, max_num_ems=80000) needs about ")
   assert "GiB are available: at most about " in message and message.endswith("items fit, split the load")
   assert not list((tmp_path / "huge_plan").glob("plan*"))
+
+
+@pytest.mark.slow
+def test_export_mode_writes_the_network_and_needs_a_checkpoint(tmp_path):
+  result = run_py("--mode=export", f"--workdir={tmp_path / 'network'}")
+  assert result.returncode == 2 and result.stderr.strip() == "error: --mode=export needs --checkpoint=WORKDIR"
+  result = run_py("--mode=export", f"--checkpoint={TRAINED}", f"--workdir={tmp_path / 'network'}")
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith(f"wrote {tmp_path / 'network' / 'params.msgpack'}")
+  assert sorted(path.name for path in (tmp_path / "network").iterdir()) == ["config.json", "params.msgpack"]
+  result = run_py("--mode=export", f"--checkpoint={TRAINED}", f"--workdir={tmp_path / 'again'}", "--seed=3")
+  assert result.returncode == 2 and "--mode=export does not read --seed" in result.stderr

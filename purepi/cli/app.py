@@ -218,7 +218,7 @@ Say what to run (README.md has the details and the measured results):
   purepi --flagfile=ppo.flags            train the PPO baseline on the same budget
   purepi --flagfile=distill.flags --num_seeds=3 --workdir=workdirs/distill_seeds
   purepi --mode=compare --workdirs=workdirs/distill,workdirs/ppo --workdir=workdirs/comparison
-  purepi --mode=pack --checkpoint=workdirs/distill --csv_path=my_container.csv --workdir=workdirs/plan
+  purepi --mode=pack --csv_path=my_container.csv    a load plan, with the network purepi ships
   purepi --mode=baselines | --mode=inspect | --mode=eval --checkpoint=DIR | --mode=render ...
   purepi --helpfull                      every flag
 (`purepi`, `python -m purepi` and `python run.py` are the same command.)"""
