@@ -5,10 +5,12 @@
   python -m third_party_parity.benchmarks paper_scale [--rollout_batch_size=N] [--repeats=2]
   python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
   python -m third_party_parity.benchmarks ems_slots [--sizes=20,50,100,200]
+  python -m third_party_parity.benchmarks throughput [--repeats=3]
 
 Each benchmark prints compile time apart from run time, the speed of each side
 and their ratio, after checking that both computed the same thing; `paper_scale`
-times purepi's training iteration alone, beside the blog's figure. Add one by
+times purepi's training iteration alone, beside the blog's figure, `throughput`
+the main job's iteration and its parts, `sizes` each part from 20 to 200 items. Add one by
 writing a module with `bench_<name>(args)` and an entry in `BENCHMARKS` (and
 its flags in `add_arguments`).
 """
@@ -20,7 +22,13 @@ BENCHMARKS = {"env": "third_party_parity.benchmarks.env:bench_env",
               "search": "third_party_parity.benchmarks.search:bench_search",
               "paper_scale": "third_party_parity.benchmarks.paper_scale:bench_paper_scale",
               "sizes": "third_party_parity.benchmarks.sizes:bench_sizes",
-              "ems_slots": "third_party_parity.benchmarks.sizes:bench_ems_slots"}
+              "ems_slots": "third_party_parity.benchmarks.sizes:bench_ems_slots",
+              "throughput": "third_party_parity.benchmarks.throughput:bench_throughput"}
+
+
+# CPU devices a benchmark runs on unless --num_cpu_devices says otherwise: throughput times the
+# main job, which runs on distill.flags's two.
+CPU_DEVICES = {"throughput": 2}
 
 
 def add_arguments(parser):
@@ -29,6 +37,8 @@ def add_arguments(parser):
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--rollout_batch_size", type=int, default=None,
                       help="paper_scale: episodes per iteration (default: 1024, or 32 on a CPU)")
+  parser.add_argument("--num_cpu_devices", type=int, default=None,
+                      help="CPU devices JAX makes (default: one, throughput: two)")
   parser.add_argument("--sizes", default="20,50,100,200", help="sizes: item counts, comma-separated")
   parser.add_argument("--out", default="", help="sizes: a directory for sizes.json and sizes.png")
 
@@ -43,6 +53,10 @@ def make_parser():
 
 def main():
   args = make_parser().parse_args()
+  num_cpu_devices = args.num_cpu_devices or CPU_DEVICES.get(args.benchmark)
+  if num_cpu_devices:
+    import jax
+    jax.config.update("jax_num_cpu_devices", num_cpu_devices)  # before the benchmark's modules load
   module_name, function_name = BENCHMARKS[args.benchmark].split(":")
   getattr(importlib.import_module(module_name), function_name)(args)
 

@@ -46,6 +46,24 @@ def run_paper_scale_benchmark(rollout_batch_size=None, num_repeats=3, extra_flag
   """Prints and returns compile time, seconds per iteration and collection decisions/s."""
   config = paper_config(rollout_batch_size, extra_flags)
   devices = all_devices()
+  print(f"paper scale: {config.num_layers} layers, model {config.num_heads * config.key_size}, "
+        f"{config.num_simulations} simulations over {config.max_num_considered_actions} actions, "
+        f"rollout {config.rollout_batch_size} episodes, training batch {config.training_batch_size}, "
+        f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})", flush=True)
+  result = time_iterations(config, num_repeats)
+  print(f"first iteration (compile + run) {result['first_iteration_s (compile + run)']:.1f} s | per iteration, "
+        f"median of {num_repeats}: "
+        f"{result['iteration_s']:.2f} s (collect {result['collect_s']:.2f} s, "
+        f"{result['decisions_per_iteration']} searched decisions) | collection "
+        f"{result['collection_decisions_per_s']:,.0f} decisions/s | blog: {BLOG_DECISIONS_PER_S:,} "
+        f"decisions/s on 4 GPUs (ratio {result['collection_decisions_per_s'] / BLOG_DECISIONS_PER_S:.3f})")
+  return result
+
+
+def time_iterations(config, num_repeats):
+  """The first iteration (compile + run), then the medians over `num_repeats` iterations of the
+  iteration, its collect, and collection decisions/s: run.py's distillation iteration on every device."""
+  devices = all_devices()
   env, network = make_env(config), make_network(config)
   algorithm = train.ALGORITHMS["distill"](config, env, network)
   collect = jax.pmap(algorithm.collect, axis_name=AXIS_NAME, devices=devices)
@@ -61,10 +79,6 @@ def run_paper_scale_benchmark(rollout_batch_size=None, num_repeats=3, extra_flag
     state, _ = jax.block_until_ready(update(state, batch, per_device_keys(update_key, devices)))
     return state, collect_s, time.perf_counter() - start, int(metrics["env_steps"][0])
 
-  print(f"paper scale: {config.num_layers} layers, model {config.num_heads * config.key_size}, "
-        f"{config.num_simulations} simulations over {config.max_num_considered_actions} actions, "
-        f"rollout {config.rollout_batch_size} episodes, training batch {config.training_batch_size}, "
-        f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})")
   start = time.perf_counter()
   state, _, _, _ = iteration(state, jax.random.fold_in(key, 0))  # compiles collect and update
   first_s = time.perf_counter() - start
@@ -74,19 +88,13 @@ def run_paper_scale_benchmark(rollout_batch_size=None, num_repeats=3, extra_flag
     collect_seconds.append(collect_s)
     iteration_seconds.append(iteration_s)
     decisions.append(env_steps)
-  result = {
+  return {
       "first_iteration_s (compile + run)": first_s,
       "iteration_s": float(np.median(iteration_seconds)),
       "collect_s": float(np.median(collect_seconds)),
       "decisions_per_iteration": int(np.median(decisions)),
       "collection_decisions_per_s": float(np.median(np.asarray(decisions) / np.asarray(collect_seconds))),
   }
-  print(f"first iteration (compile + run) {first_s:.1f} s | per iteration, median of {num_repeats}: "
-        f"{result['iteration_s']:.2f} s (collect {result['collect_s']:.2f} s, "
-        f"{result['decisions_per_iteration']} searched decisions) | collection "
-        f"{result['collection_decisions_per_s']:,.0f} decisions/s | blog: {BLOG_DECISIONS_PER_S:,} "
-        f"decisions/s on 4 GPUs (ratio {result['collection_decisions_per_s'] / BLOG_DECISIONS_PER_S:.3f})")
-  return result
 
 
 def bench_paper_scale(args):
