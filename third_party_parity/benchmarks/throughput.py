@@ -12,7 +12,6 @@ On `distill.flags` (two CPU devices, 64 episodes of 20 items, 16 simulations per
              Parts measured apart need not add up to the whole: XLA fuses them differently inside one
              program, and one device's program may use the other core while it is idle.
 """
-import time
 from pathlib import Path
 
 import jax
@@ -23,6 +22,7 @@ from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
 from third_party_parity.benchmarks.paper_scale import time_iterations
 from third_party_parity.benchmarks.search import run_search_benchmark
+from third_party_parity.benchmarks.sizes import seconds_per_call
 from third_party_parity.comparison import random_valid_action
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,14 +31,7 @@ NETWORK_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 
 def median_seconds(function, args, repeats):
   """Median seconds of `repeats` calls of the compiled `function`, after a warm-up call."""
-  compiled = jax.jit(function).lower(*args).compile()
-  jax.block_until_ready(compiled(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+  return seconds_per_call(function, args, repeats)[1]
 
 
 def observations(env, batch_size):
