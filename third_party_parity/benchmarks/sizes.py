@@ -9,8 +9,9 @@ EMS slots, the 2n largest observed (what `--mode=pack` gives a load of n items),
   EMS slots   tightest fit on 16 instances (cut, and `--generator=boxes`) with 10n slots: the most
               EMSs in use at once, per item (mean and max over instances), and the fraction of
               instances that ever use more slots than `ems_slots(n)` gives;
-  env         steps/s of 256 episodes replaying the same random valid actions, purepi and Jumanji
-              (trajectories checked identical), and the ratio;
+  env         steps/s of 256 episodes (fewer where their EMS tables would pass 1 GiB: 69 at 200
+              items) replaying the same random valid actions, purepi and Jumanji (trajectories
+              checked identical), and the ratio;
   network     forward passes (states) per second at batch 16;
   decision    seconds of one searched decision (the evaluation's search: 16 simulations over 4
               considered actions, the environment as model) at batch 1 and 16, and XLA's memory
@@ -42,7 +43,8 @@ from third_party_parity.benchmarks.search import run_search_benchmark
 ROOT = Path(__file__).resolve().parents[2]
 SLOT_SURPLUS = 10  # EMS slots per item when measuring how many are used
 DECISION_BATCH, SEARCH_BATCH = 16, 8
-PARTS = {"env_s_per_step": "env step (purepi, batch 256)", "jumanji_s_per_step": "env step (Jumanji, batch 256)",
+ENV_TABLE_BYTES = 2 ** 30
+PARTS = {"env_s_per_step": "env step (purepi)", "jumanji_s_per_step": "env step (Jumanji)",
          "network_s_per_state": "network forward (batch 16)", "decision_s_b1": "searched decision, batch 1",
          "decision_s_b16": "searched decision, batch 16 (per decision)",
          "search_s_mctx": "search alone, mctx (per decision)", "search_s_purepi": "search alone, purepi (per decision)"}
@@ -100,7 +102,11 @@ def measure_size(num_items, config, repeats, batch_size=256):
           max_num_items=num_items, max_num_ems=num_slots,
           split_num_same_items=ours.generator._split_num_same_items),  # BinPack-v2's, not the class default
       obs_num_ems=ours.obs_num_ems)
-  speeds = compare_env_speeds(theirs, ours, batch_size, repeats, quiet=True)
+  # The EMS update's [E, E] tables of a whole batch stay under ENV_TABLE_BYTES (at 200 items, 1600
+  # slots: 69 episodes).
+  env_batch = min(batch_size, max(8, ENV_TABLE_BYTES // (6 * num_slots ** 2)))
+  row["env_batch"] = env_batch
+  speeds = compare_env_speeds(theirs, ours, env_batch, repeats, quiet=True)
   row["env_s_per_step"], row["jumanji_s_per_step"] = 1 / speeds["purepi"], 1 / speeds["jumanji"]
 
   network = make_network(config)
@@ -151,7 +157,8 @@ def print_row(row):
       f"{row[f'ems_peak_per_item_{generator}']['over_slots']:.0%};" for generator in ("cut", "boxes"))
   print(f"{row['items']:4d} items, {row['ems_slots']} EMS slots | most EMSs in use (tightest fit, mean/max): "
         f"{slots}\n"
-        f"     env steps/s purepi {1 / row['env_s_per_step']:,.0f} jumanji {1 / row['jumanji_s_per_step']:,.0f} "
+        f"     env steps/s (batch {row['env_batch']}) purepi {1 / row['env_s_per_step']:,.0f} "
+        f"jumanji {1 / row['jumanji_s_per_step']:,.0f} "
         f"(ratio {row['jumanji_s_per_step'] / row['env_s_per_step']:.1f}x) | network states/s "
         f"{1 / row['network_s_per_state']:,.0f} | searched decision {row['decision_s_b1'] * 1e3:.1f} ms at "
         f"batch 1, {row['decision_s_b16'] * 1e3:.2f} ms each at batch 16 (compile "
