@@ -18,3 +18,12 @@ def test_exponents_recover_a_power_law():
   fitted = sizes.exponents(rows)
   for index, part in enumerate(sizes.PARTS):
     assert fitted[part] == pytest.approx(1 + index / 4)
+
+
+def test_results_of_separate_runs_merge_by_size(tmp_path, capsys):
+  row = lambda n, scale: {"items": n, **{part: scale * n ** 2 for part in sizes.PARTS}}
+  sizes.write_results([row(20, 1.0), row(50, 1.0)], tmp_path)
+  rows, fitted = sizes.write_results([row(50, 2.0), row(100, 1.0)], tmp_path)
+  assert [(r["items"], r[next(iter(sizes.PARTS))]) for r in rows] == [(20, 400.0), (50, 5000.0), (100, 10000.0)]
+  assert (tmp_path / "sizes.png").stat().st_size > 0 and set(fitted) == set(sizes.PARTS)
+  assert "over every size" in capsys.readouterr().out

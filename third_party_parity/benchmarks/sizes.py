@@ -197,9 +197,22 @@ def bench_sizes(args):
   if fitted:
     print("exponent k of time ~ n^k: " + ", ".join(f"{PARTS[part]} {k:.2f}" for part, k in fitted.items()))
   if args.out:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sizes.json").write_text(json.dumps({"rows": rows, "exponents": fitted}, indent=1) + "\n")
-    if fitted:
-      plot(rows, fitted, out / "sizes.png")
+    rows, fitted = write_results(rows, Path(args.out))
+  return rows, fitted
+
+
+def write_results(rows, out: Path):
+  """sizes.json and sizes.png in `out`, over `rows` and the rows of other sizes a run before left
+  there (so the sizes may be measured one command at a time); returns all rows and their exponents."""
+  out.mkdir(parents=True, exist_ok=True)
+  measured = {row["items"] for row in rows}
+  if (out / "sizes.json").is_file():
+    earlier = json.loads((out / "sizes.json").read_text())["rows"]
+    rows = sorted(rows + [row for row in earlier if row["items"] not in measured], key=lambda row: row["items"])
+  fitted = exponents(rows) if len(rows) > 1 else {}
+  (out / "sizes.json").write_text(json.dumps({"rows": rows, "exponents": fitted}, indent=1) + "\n")
+  if fitted:
+    print("over every size in " + str(out) + ": exponent k of time ~ n^k: "
+          + ", ".join(f"{PARTS[part]} {k:.2f}" for part, k in fitted.items()))
+    plot(rows, fitted, out / "sizes.png")
   return rows, fitted
