@@ -169,6 +169,7 @@ def print_row(row):
 
 def plot(rows, fitted, path):
   import matplotlib
+  import matplotlib.ticker
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   figure, axes = plt.subplots(figsize=(7, 4.5))
@@ -178,6 +179,7 @@ def plot(rows, fitted, path):
   axes.set(xscale="log", yscale="log", xlabel="items n (ems_slots(n) EMS slots)", ylabel="seconds per unit",
            title="Cost against the number of items")
   axes.set_xticks(items, [str(n) for n in items])
+  axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
   axes.legend(fontsize=7)
   figure.tight_layout()
   figure.savefig(path, dpi=120)
