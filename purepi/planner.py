@@ -99,17 +99,12 @@ def trained_network(config) -> str:
 def sized_for_load(config, rows=None, given=()):
   """`config` with the instance sizes of its load (`config.csv_path`, or `rows`): see the module
   docstring. Sizes named in `given` stay as they are."""
-  num_items = len(make_env(dataclasses.replace(config, max_num_items=None), rows).generator.item_names)
-  sizes = {}
-  if "max_num_items" not in given:
-    sizes["max_num_items"] = max(config.max_num_items, num_items)
-  num_slots = ems_slots(sizes.get("max_num_items", config.max_num_items))
-  if "max_num_ems" not in given:
-    sizes["max_num_ems"] = max(config.max_num_ems, num_slots)
-  if "obs_num_ems" not in given:
-    observed = OBSERVED_EMS_PER_ITEM * sizes.get("max_num_items", config.max_num_items)
-    sizes["obs_num_ems"] = min(max(config.obs_num_ems, observed), sizes.get("max_num_ems", config.max_num_ems))
-  return dataclasses.replace(config, **sizes)
+  load_size = len(make_env(dataclasses.replace(config, max_num_items=None), rows).generator.item_names)
+  num_items = config.max_num_items if "max_num_items" in given else max(config.max_num_items, load_size)
+  num_slots = config.max_num_ems if "max_num_ems" in given else max(config.max_num_ems, ems_slots(num_items))
+  num_observed = config.obs_num_ems if "obs_num_ems" in given else min(
+      max(config.obs_num_ems, OBSERVED_EMS_PER_ITEM * num_items), num_slots)
+  return dataclasses.replace(config, max_num_items=num_items, max_num_ems=num_slots, obs_num_ems=num_observed)
 
 
 def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:
