@@ -2,6 +2,8 @@
 
 `run.py` turns each field into an absl flag (name, default and help taken from
 here), so a flag file, the checkpointed config and the code read the same names.
+
+Longer than 300 lines because every setting is declared here once, with its help text, and checked here.
 """
 import dataclasses
 import math
@@ -66,6 +68,10 @@ class Config:
       "cut", "Random instances: cut = Jumanji's BinPack-v2 (the container cut into items, so a perfect "
       "packing exists); boxes = items with sides drawn independently of the container (not cut from it; "
       "about one container of volume, so some items are left out).")
+  train_num_items: Tuple[int, ...] = _field(
+      (), "distill/ppo: train over mixed sizes: each training instance of --generator has a number of items "
+      "drawn uniformly from this list (e.g. 20,50,100), padded to --max_num_items (at least the largest); "
+      "evaluation stays at --max_num_items. Empty: every instance is of --max_num_items.")
   csv_path: str = _field("", "If set, instances come from this CSV (Item_Name,Length,Width,Height,Quantity in mm).")
   container_dims: Tuple[int, ...] = _field(
       (5870, 2330, 2200), "Container length, width, height in mm (default: a 20-foot container).")
@@ -258,6 +264,14 @@ def validate(config: Config) -> None:
           f"--value_pooling={config.value_pooling!r} is not one of {', '.join(VALUE_POOLINGS)}")
   require(config.pack_policy in PACK_POLICIES,
           f"--pack_policy={config.pack_policy!r} is not one of {', '.join(PACK_POLICIES)}")
+  require(all(count > 0 for count in config.train_num_items),
+          f"--train_num_items must be positive item counts, got {','.join(map(str, config.train_num_items))}")
+  if config.mode in TRAINER_ONLY_SETTINGS and config.train_num_items:
+    require(max(config.train_num_items) <= config.max_num_items,
+            f"--train_num_items={','.join(map(str, config.train_num_items))} holds more items than "
+            f"--max_num_items={config.max_num_items}, to which every instance is padded: raise --max_num_items")
+    require(not config.csv_path,
+            "--train_num_items draws random instances of --generator: it cannot be given with --csv_path")
   require(config.mode != "pack" or config.csv_path, "--mode=pack needs --csv_path=CONTAINER.csv")
   require(all(units > 0 for units in config.mlp_units),
           f"--mlp_units must be positive integers, got {','.join(map(str, config.mlp_units))}")

@@ -29,11 +29,10 @@ def train_one_seed(config):
   A file that cannot be written (full disk, read-only directory) stops the run with a
   `WriteError` that names the newest complete checkpoint, from which the same command resumes.
   """
-  env = make_env(config)
   network = make_network(config)
-  algorithm = ALGORITHMS[config.mode](config, env, network)
+  algorithm = ALGORITHMS[config.mode](config, make_env(config, training=True), network)
   try:
-    return run_experiment(config, algorithm, env, network)
+    return run_experiment(config, algorithm, make_env(config), network)
   except Exception as error:
     failure = write_failure(error)
     if failure is None:

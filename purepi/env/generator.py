@@ -35,6 +35,11 @@ def make_container(container_dims: Tuple[int, int, int]) -> Container:
   return Container(x1=0, x2=length, y1=0, y2=width, z1=0, z2=height).astype(jnp.int32)
 
 
+def draw_num_items(key: chex.PRNGKey, choices: Tuple[int, ...]) -> jax.Array:
+  """One of `choices` (item counts), uniformly: the size of one instance when training over mixed sizes."""
+  return jnp.asarray(choices, jnp.int32)[jax.random.randint(key, (), 0, len(choices))]
+
+
 def initial_ems(container: Container, max_num_ems: int) -> Space:
   """EMS slots before anything is placed: slot 0 is the whole container, the rest zeros."""
   return jax.tree.map(lambda corner, zero: jnp.full(max_num_ems, zero).at[0].set(corner),
@@ -102,6 +107,13 @@ def _solved_state(container, max_num_ems, items, items_mask, items_location, key
       key=key)
 
 
+def _checked_choices(num_items_choices, max_num_items: int) -> Tuple[int, ...]:
+  choices = tuple(int(count) for count in num_items_choices)
+  if not all(0 < count <= max_num_items for count in choices):
+    raise ValueError(f"item counts {choices} must be in 1..max_num_items={max_num_items}")
+  return choices
+
+
 class RandomGenerator(Generator):
   """Random instances made by recursively cutting the container into boxes.
 
@@ -112,15 +124,22 @@ class RandomGenerator(Generator):
   `n` uniform in `[1, split_num_same_items]`. Rounds stop once at least
   `max_num_items - split_num_same_items + 1` boxes exist (so the next round could
   not overflow the item arrays). Empty boxes are dropped. The boxes are the items.
+
+  With `num_items_choices` (item counts, none above `max_num_items`), each instance
+  first draws its count n from them uniformly and the rounds stop at
+  `n - split_num_same_items + 1` boxes: instances of mixed sizes, padded to
+  `max_num_items`. Without it (Jumanji's generator) n is `max_num_items`.
   """
 
   def __init__(self, max_num_items: int = 20, max_num_ems: int = 40, split_eps: float = 0.3,
                prob_split_one_item: float = 0.7, split_num_same_items: int = 2,
-               container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS):
+               container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
+               num_items_choices: Tuple[int, ...] = ()):
     super().__init__(max_num_items, max_num_ems, container_dims)
     self._split_eps = split_eps
     self._prob_split_one_item = prob_split_one_item
     self._split_num_same_items = split_num_same_items
+    self._num_items_choices = _checked_choices(num_items_choices, max_num_items)
 
   def __call__(self, key: chex.PRNGKey) -> State:
     return self._unpack_items(self.generate_solution(key))
@@ -129,20 +148,25 @@ class RandomGenerator(Generator):
     """The perfect packing of the instance `self(key)` generates: every item placed."""
     key, split_key = jax.random.split(key)
     container = make_container(self.container_dims)
-    lower, upper, items_mask = self._cut_container(split_key)
+    num_items = self.max_num_items
+    if self._num_items_choices:
+      split_key, size_key = jax.random.split(split_key)
+      num_items = draw_num_items(size_key, self._num_items_choices)
+    lower, upper, items_mask = self._cut_container(split_key, num_items)
     items = Item(*(upper - lower).T)
     items_location = Location(*lower.T)
     return _solved_state(container, self.max_num_ems, items, items_mask, items_location, key)
 
-  def _cut_container(self, key: chex.PRNGKey):
-    """Returns `lower, upper: [max_num_items, 3]` int32 corners of the boxes and their `[max_num_items]` mask."""
+  def _cut_container(self, key: chex.PRNGKey, num_items):
+    """Returns `lower, upper: [max_num_items, 3]` int32 corners of the boxes and their `[max_num_items]` mask:
+    about `num_items` boxes (an int, or a traced int32 scalar)."""
     num_slots = self.max_num_items
     lower = jnp.zeros((num_slots, 3), jnp.int32)
     upper = jnp.tile(jnp.array(self.container_dims, jnp.int32), (num_slots, 1))
     mask = jnp.zeros(num_slots, bool).at[0].set(True)
 
     def needs_more_boxes(carry):
-      return jnp.sum(carry[2]) < num_slots - self._split_num_same_items + 1
+      return jnp.sum(carry[2]) < num_items - self._split_num_same_items + 1
 
     def cut_one_box(carry):
       lower, upper, mask, key = carry
@@ -200,26 +224,32 @@ class RandomBoxGenerator(Generator):
   times the container's shortest side (millimetres, rounded down). The
   defaults give a 20-foot container items of 440 to 1650 mm whose volumes add
   up to about the container's on average, so some items are left out and a
-  packer chooses which.
+  packer chooses which. With `num_items_choices`, each instance has n items, n
+  drawn uniformly from them, padded to `max_num_items` with absent items (zero sides).
   """
 
   def __init__(self, max_num_items: int = 20, max_num_ems: int = 40, min_side: float = 0.2,
-               max_side: float = 0.75, container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS):
+               max_side: float = 0.75, container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
+               num_items_choices: Tuple[int, ...] = ()):
     super().__init__(max_num_items, max_num_ems, container_dims)
     if not 0 < min_side <= max_side <= 1:
       raise ValueError(f"RandomBoxGenerator needs 0 < min_side <= max_side <= 1, got {min_side}, {max_side}")
     self._min_side = min_side
     self._max_side = max_side
+    self._num_items_choices = _checked_choices(num_items_choices, max_num_items)
 
   def __call__(self, key: chex.PRNGKey) -> State:
     key, sides_key = jax.random.split(key)
+    items_mask = jnp.ones(self.max_num_items, bool)
+    if self._num_items_choices:
+      sides_key, size_key = jax.random.split(sides_key)
+      items_mask = jnp.arange(self.max_num_items) < draw_num_items(size_key, self._num_items_choices)
     shortest = min(self.container_dims)
     sides = jax.random.uniform(sides_key, (3, self.max_num_items), minval=self._min_side * shortest,
                                maxval=self._max_side * shortest)
-    items = Item(*jnp.maximum(sides.astype(jnp.int32), 1))
+    items = Item(*jnp.where(items_mask, jnp.maximum(sides.astype(jnp.int32), 1), 0))
     state = _solved_state(make_container(self.container_dims), self.max_num_ems, items,
-                          jnp.ones(self.max_num_items, bool), Location(*jnp.zeros((3, self.max_num_items), jnp.int32)),
-                          key)
+                          items_mask, Location(*jnp.zeros((3, self.max_num_items), jnp.int32)), key)
     return self._unpack_items(state)
 
 

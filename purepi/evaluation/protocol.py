@@ -27,11 +27,13 @@ class EpisodeOutcome(NamedTuple):
   num_items: jax.Array  # int32, items of the instance
 
 
-def make_env(config, rows=None):
+def make_env(config, rows=None, training=False):
   """The BinPack environment a Config describes: random instances of `--generator`, the CSV's, or
-  the instance of `rows` (`(name, length, width, height, quantity)`) when given."""
+  the instance of `rows` (`(name, length, width, height, quantity)`) when given. With `training`,
+  random instances have the mixed sizes of `--train_num_items` when it is set."""
   from purepi import env as env_lib
   container_dims = tuple(config.container_dims)
+  num_items_choices = tuple(config.train_num_items) if training else ()
   if rows is not None:
     generator = env_lib.ItemListGenerator(rows, max_num_ems=config.max_num_ems, container_dims=container_dims,
                                           max_num_items=config.max_num_items, rotations=config.rotations)
@@ -42,11 +44,12 @@ def make_env(config, rows=None):
                                      rotations=config.rotations)
   elif config.generator == "boxes":
     generator = env_lib.RandomBoxGenerator(max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
-                                           container_dims=container_dims)
+                                           container_dims=container_dims, num_items_choices=num_items_choices)
   else:
     generator = env_lib.RandomGenerator(
         max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
-        split_num_same_items=config.split_num_same_items, container_dims=container_dims)
+        split_num_same_items=config.split_num_same_items, container_dims=container_dims,
+        num_items_choices=num_items_choices)
   return env_lib.BinPack(generator=generator, obs_num_ems=config.obs_num_ems, min_support=config.min_support,
                          rotations=config.rotations)
 

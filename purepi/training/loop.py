@@ -102,6 +102,9 @@ def _all_finite(tree):
 def run_experiment(config, algorithm: Algorithm, env, network):
   """Trains `algorithm` for `config.num_iterations`, resuming from the workdir if it has a checkpoint.
 
+  `env` holds the held-out instances (evaluation, baselines, renders); `algorithm` collects on its
+  own environment, which differs only under `--train_num_items`.
+
   Returns the metrics records of the whole run (earlier runs of the workdir included).
   """
   from tqdm import tqdm

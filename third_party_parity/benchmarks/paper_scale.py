@@ -64,7 +64,7 @@ def time_iterations(config, num_repeats):
   """The first iteration (compile + run), then the medians over `num_repeats` iterations of the
   iteration, its collect, and collection decisions/s: run.py's distillation iteration on every device."""
   devices = all_devices()
-  env, network = make_env(config), make_network(config)
+  env, network = make_env(config, training=True), make_network(config)
   algorithm = train.ALGORITHMS["distill"](config, env, network)
   collect = jax.pmap(algorithm.collect, axis_name=AXIS_NAME, devices=devices)
   update = jax.pmap(algorithm.update, axis_name=AXIS_NAME, devices=devices)
