@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from third_party_parity.benchmarks import sizes
+from third_party_parity.benchmarks import sizes, throughput
+from third_party_parity.benchmarks.__main__ import make_parser
 
 
 def test_ems_slot_use_is_the_peak_count_per_item_within_the_slots():
@@ -27,3 +28,15 @@ def test_results_of_separate_runs_merge_by_size(tmp_path, capsys):
   assert [(r["items"], r[next(iter(sizes.PARTS))]) for r in rows] == [(20, 400.0), (50, 5000.0), (100, 10000.0)]
   assert (tmp_path / "sizes.png").stat().st_size > 0 and set(fitted) == set(sizes.PARTS)
   assert "over every size" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_train_sizes_times_each_size_and_the_mixed_ones(capsys, monkeypatch):
+  monkeypatch.setattr(throughput, "ems_slots", lambda num_items: 3 * num_items)  # pack's 160 at least: slow here
+  args = make_parser().parse_args(["train_sizes", "--sizes=3,6", "--rollout_batch_size=4"])
+  results = throughput.bench_train_sizes(args)
+  assert list(results) == ["3 items", "mixed 3,6"]
+  assert all(result["iteration_s"] > 0 for result in results.values())
+  # Four episodes of 3 items (each cut into 2) place at most 8; some of the mixed ones have 5 items.
+  assert results["3 items"]["decisions_per_iteration"] <= 8 < results["mixed 3,6"]["decisions_per_iteration"]
+  assert "mixed 3,6: iteration" in capsys.readouterr().out

@@ -233,6 +233,8 @@ def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
   greedy_row = next(line for line in table.splitlines() if line.startswith("| network, greedy"))
   assert f"{straight[1]['eval_greedy_utilization']:.4f}" in greedy_row
   assert "| tightest_fit |" in table
+  value_line = next(line for line in table.splitlines() if line.startswith("Value head at the first state: "))
+  assert 0 <= float(value_line.split()[6]) <= 1
   config = dataclasses.replace(config, mode="render")
   evaluate.render_main(dataclasses.replace(config, num_renders=2))
   assert len(list((tmp_path / "renders").glob("*.png"))) == 2

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purepi.evaluation.protocol import make_env
+from purepi.evaluation.protocol import first_state_values, make_env
 from purepi.policies.rollout import rollout, unflatten_action
 from purepi.config import Config
 from purepi.env import EMS, Item, Observation
@@ -167,3 +167,12 @@ def test_mean_pooling_keeps_the_initial_value_out_of_saturation():
         saturated[pooling, key_size, seed] = bool(np.any((value < 0.01) | (value > 0.99)))
   assert not any(flag for (pooling, _, _), flag in saturated.items() if pooling == "mean"), saturated
   assert any(flag for (pooling, _, _), flag in saturated.items() if pooling == "sum"), saturated
+
+
+def test_first_state_values_are_the_values_at_reset_in_any_batch_size():
+  env, network = make_env(TINY), make_network(TINY)
+  keys = jax.random.split(jax.random.PRNGKey(5), 10)
+  _, timestep = jax.vmap(env.reset)(keys)
+  params = network.init(jax.random.PRNGKey(2), timestep.observation)
+  expected = network.apply(params, timestep.observation)[1]
+  np.testing.assert_allclose(first_state_values(env, network, params, keys, batch_size=4), expected, rtol=1e-5)

@@ -10,7 +10,7 @@ from purepi.errors import UsageError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import compare, reports, scaling
 from purepi.evaluation.evaluator import Evaluator
-from purepi.evaluation.protocol import held_out_keys, make_env
+from purepi.evaluation.protocol import first_state_values, held_out_keys, make_env
 from purepi.networks import make_network
 from purepi.training.checkpoints import load_params
 
@@ -27,7 +27,8 @@ def _load_for_evaluation(config):
 
 
 def eval_main(config):
-  """`--mode=eval`: greedy and search utilization of a checkpoint beside the heuristics."""
+  """`--mode=eval`: greedy and search utilization of a checkpoint beside the heuristics, and what its
+  value head predicts at the first state (the utilization search reaches is what it learns)."""
   run_config, env, network, params = _load_for_evaluation(config)
   devices = jax.local_devices()
   config_lib.validate_for_devices(run_config, len(devices))
@@ -38,6 +39,10 @@ def eval_main(config):
   print(f"Held-out instances: {run_config.eval_num_episodes} (eval_seed {run_config.eval_seed}); "
         f"checkpoint {config.checkpoint or config.workdir}.")
   print(reports.format_final_table(record, baselines, run_config.eval_num_simulations))
+  values = jax.jit(lambda params, keys: first_state_values(env, network, params, keys))(
+      params, evaluator.instance_keys)
+  print(f"Value head at the first state: {float(values.mean()):.4f} on average (search reached "
+        f"{record['eval_search_utilization']:.4f}).")
 
 
 def render_main(config):

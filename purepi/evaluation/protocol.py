@@ -75,6 +75,18 @@ def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome
       num_items=jnp.sum(final_state.items_mask, axis=-1, dtype=jnp.int32))
 
 
+def first_state_values(env, network, params, instance_keys, batch_size: int = 16) -> jax.Array:
+  """`[N]` the network's value at each instance's first state: its prediction of the final utilization.
+
+  Computed `batch_size` instances at a time, so that large instances fit in memory.
+  """
+  def value(key):
+    _, timestep = env.reset(key)
+    return network.apply(params, timestep.observation)[1]
+
+  return jax.lax.map(value, instance_keys, batch_size=batch_size)
+
+
 def mean_with_ci95(values):
   """Mean and half-width of its 95% normal confidence interval (for many values: instances)."""
   values = np.asarray(values, dtype=np.float64)

@@ -6,11 +6,13 @@
   python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
   python -m third_party_parity.benchmarks ems_slots [--sizes=20,50,100,200]
   python -m third_party_parity.benchmarks throughput [--repeats=3]
+  python -m third_party_parity.benchmarks train_sizes [--sizes=20,50,100] [--rollout_batch_size=16] [--repeats=1]
 
 Each benchmark prints compile time apart from run time, the speed of each side
 and their ratio, after checking that both computed the same thing; `paper_scale`
 times purepi's training iteration alone, beside the blog's figure, `throughput`
-the main job's iteration and its parts, `sizes` each part from 20 to 200 items. Add one by
+the main job's iteration and its parts, `sizes` each part from 20 to 200 items, `train_sizes` an
+iteration at larger and mixed training sizes. Add one by
 writing a module with `bench_<name>(args)` and an entry in `BENCHMARKS` (and
 its flags in `add_arguments`).
 """
@@ -23,12 +25,13 @@ BENCHMARKS = {"env": "third_party_parity.benchmarks.env:bench_env",
               "paper_scale": "third_party_parity.benchmarks.paper_scale:bench_paper_scale",
               "sizes": "third_party_parity.benchmarks.sizes:bench_sizes",
               "ems_slots": "third_party_parity.benchmarks.sizes:bench_ems_slots",
-              "throughput": "third_party_parity.benchmarks.throughput:bench_throughput"}
+              "throughput": "third_party_parity.benchmarks.throughput:bench_throughput",
+              "train_sizes": "third_party_parity.benchmarks.throughput:bench_train_sizes"}
 
 
 # CPU devices a benchmark runs on unless --num_cpu_devices says otherwise: throughput times the
 # main job, which runs on distill.flags's two.
-CPU_DEVICES = {"throughput": 2}
+CPU_DEVICES = {"throughput": 2, "train_sizes": 2}
 
 
 def add_arguments(parser):
@@ -36,10 +39,11 @@ def add_arguments(parser):
   parser.add_argument("--repeats", type=int, default=None, help="timed calls (default: 5; paper_scale: 2)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--rollout_batch_size", type=int, default=None,
-                      help="paper_scale: episodes per iteration (default: 1024, or 32 on a CPU)")
+                      help="paper_scale: episodes per iteration (default: 1024, or 32 on a CPU); train_sizes: 16")
   parser.add_argument("--num_cpu_devices", type=int, default=None,
                       help="CPU devices JAX makes (default: one, throughput: two)")
-  parser.add_argument("--sizes", default="20,50,100,200", help="sizes: item counts, comma-separated")
+  parser.add_argument("--sizes", default=None,
+                      help="sizes, ems_slots (default 20,50,100,200), train_sizes (20,50,100): item counts, comma-separated")
   parser.add_argument("--out", default="", help="sizes: a directory for sizes.json and sizes.png")
 
 

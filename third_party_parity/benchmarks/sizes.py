@@ -41,6 +41,7 @@ from third_party_parity.benchmarks.env import compare_env_speeds
 from third_party_parity.benchmarks.search import run_search_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SIZES = "20,50,100,200"
 SLOT_SURPLUS = 10  # EMS slots per item when measuring how many are used
 DECISION_BATCH, SEARCH_BATCH = 16, 8
 ENV_TABLE_BYTES = 2 ** 30
@@ -139,7 +140,7 @@ def slot_use_line(num_items, generator, peaks):
 def bench_ems_slots(args):
   """Only the EMS counts of `bench_sizes` (no timing, so any machine load will do)."""
   print(f"EMS slot use: tightest fit, {SLOT_SURPLUS} slots per item kept, 2 per item observed", flush=True)
-  for num_items in (int(size) for size in args.sizes.split(",")):
+  for num_items in (int(size) for size in (args.sizes or DEFAULT_SIZES).split(",")):
     for generator in ("cut", "boxes"):
       print(slot_use_line(num_items, generator, ems_slot_use(num_items, generator)), flush=True)
 
@@ -188,7 +189,7 @@ def plot(rows, fitted, path):
 
 def bench_sizes(args):
   config = parse_config([f"--flagfile={ROOT / 'distill.flags'}", "--progress=false"])
-  sizes = [int(size) for size in args.sizes.split(",")]
+  sizes = [int(size) for size in (args.sizes or DEFAULT_SIZES).split(",")]
   print(f"sizes benchmark: {jax.__version__}, {jax.devices()[0].platform}, median of {args.repeats or 3} calls",
         flush=True)
   rows = []

@@ -1,6 +1,8 @@
-"""Benchmark: where an iteration of the main job goes, and the network's speed against batch size.
+"""Benchmarks: where an iteration of the main job goes, the network's speed against batch size, and
+what an iteration costs when training over larger or mixed sizes.
 
   python -m third_party_parity.benchmarks throughput [--repeats=3]
+  python -m third_party_parity.benchmarks train_sizes [--sizes=20,50,100] [--rollout_batch_size=16] [--repeats=1]
 
 On `distill.flags` (two CPU devices, 64 episodes of 20 items, 16 simulations per decision):
   network    forward states/s of the main job's network at batch 16, 32, ..., 1024 on one device;
@@ -11,7 +13,12 @@ On `distill.flags` (two CPU devices, 64 episodes of 20 items, 16 simulations per
              update (the iteration minus its collect); each also as a fraction of the iteration.
              Parts measured apart need not add up to the whole: XLA fuses them differently inside one
              program, and one device's program may use the other core while it is idle.
+
+`train_sizes` times run.py's distillation iteration (`distill.flags`, `--rollout_batch_size` episodes
+on two devices) at the first size, then for each larger size n over the mixed sizes up to n
+(`--train_num_items`, padded to n), with `purepi.planner`'s EMS slots for n and 2n observed.
 """
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -20,6 +27,7 @@ import numpy as np
 from purepi.cli.app import parse_config
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
+from purepi.planner import OBSERVED_EMS_PER_ITEM, ems_slots
 from third_party_parity.benchmarks.paper_scale import time_iterations
 from third_party_parity.benchmarks.search import run_search_benchmark
 from third_party_parity.benchmarks.sizes import seconds_per_call
@@ -94,3 +102,34 @@ def bench_throughput(args):
             f"{name} {seconds:.2f} s ({seconds / iteration['iteration_s']:.0%})" for name, seconds in parts.items()),
         flush=True)
   return speeds, iteration, parts
+
+
+def sized_config(config, num_items, mixed_sizes=()):
+  """`config` at `num_items` (pack's EMS slots and observed EMSs for it), training over `mixed_sizes` if given."""
+  return dataclasses.replace(config, max_num_items=num_items, max_num_ems=max(ems_slots(num_items), config.max_num_ems),
+                             obs_num_ems=max(OBSERVED_EMS_PER_ITEM * num_items, config.obs_num_ems),
+                             train_num_items=tuple(mixed_sizes))
+
+
+def bench_train_sizes(args):
+  repeats = args.repeats or 1
+  sizes = [int(size) for size in (args.sizes or "20,50,100").split(",")]
+  config = parse_config([f"--flagfile={ROOT / 'distill.flags'}", "--progress=false"])
+  episodes = args.rollout_batch_size or 16
+  config = dataclasses.replace(config, rollout_batch_size=episodes,
+                               training_batch_size=config.training_batch_size * episodes // config.rollout_batch_size)
+  devices = jax.devices()
+  print(f"train_sizes: distill.flags at {episodes} episodes per iteration, {len(devices)} x "
+        f"{devices[0].device_kind}, median of {repeats}", flush=True)
+  runs = [(f"{sizes[0]} items", sized_config(config, sizes[0]))]
+  runs += [(f"mixed {','.join(map(str, sizes[:index]))}", sized_config(config, sizes[index - 1], sizes[:index]))
+           for index in range(2, len(sizes) + 1)]
+  results = {}
+  for name, run_config in runs:
+    result = time_iterations(run_config, repeats)
+    results[name] = result
+    print(f"{name:>16}: iteration {result['iteration_s']:.1f} s ({result['iteration_s'] / results[runs[0][0]]['iteration_s']:.1f}x "
+          f"the first size's), collect {result['collect_s']:.1f} s, {result['decisions_per_iteration']} decisions, "
+          f"first iteration with compilation {result['first_iteration_s (compile + run)']:.1f} s "
+          f"({run_config.max_num_ems} EMS slots, {run_config.obs_num_ems} observed)", flush=True)
+  return results
