@@ -15,8 +15,9 @@ On `distill.flags` (two CPU devices, 64 episodes of 20 items, 16 simulations per
              program, and one device's program may use the other core while it is idle.
 
 `train_sizes` times run.py's distillation iteration (`distill.flags`, `--rollout_batch_size` episodes
-on two devices) at the first size, then for each larger size n over the mixed sizes up to n
-(`--train_num_items`, padded to n), with `purepi.planner`'s EMS slots for n and 2n observed.
+on two devices) at the first size (at distill.flags's own EMS slots when that is its size), then for
+each larger size n over the mixed sizes up to n (`--train_num_items`, padded to n), with
+`purepi.planner`'s EMS slots for n and 2n observed.
 """
 import dataclasses
 from pathlib import Path
@@ -105,7 +106,10 @@ def bench_throughput(args):
 
 
 def sized_config(config, num_items, mixed_sizes=()):
-  """`config` at `num_items` (pack's EMS slots and observed EMSs for it), training over `mixed_sizes` if given."""
+  """`config` at `num_items` (pack's EMS slots and observed EMSs for it, unless `config` is sized for it
+  already), training over `mixed_sizes` if given."""
+  if num_items == config.max_num_items and not mixed_sizes:
+    return config
   return dataclasses.replace(config, max_num_items=num_items, max_num_ems=max(ems_slots(num_items), config.max_num_ems),
                              obs_num_ems=max(OBSERVED_EMS_PER_ITEM * num_items, config.obs_num_ems),
                              train_num_items=tuple(mixed_sizes))
