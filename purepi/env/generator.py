@@ -35,9 +35,13 @@ def make_container(container_dims: Tuple[int, int, int]) -> Container:
   return Container(x1=0, x2=length, y1=0, y2=width, z1=0, z2=height).astype(jnp.int32)
 
 
-def draw_num_items(key: chex.PRNGKey, choices: Tuple[int, ...]) -> jax.Array:
-  """One of `choices` (item counts), uniformly: the size of one instance when training over mixed sizes."""
-  return jnp.asarray(choices, jnp.int32)[jax.random.randint(key, (), 0, len(choices))]
+def draw_num_items(key: chex.PRNGKey, choices: Tuple[int, ...], max_num_items: int):
+  """`(key, n)`: the size n of one instance, uniform over `choices` (item counts) drawn with a key split
+  off `key` when training over mixed sizes; without choices `(key, max_num_items)`, `key` untouched."""
+  if not choices:
+    return key, max_num_items
+  key, size_key = jax.random.split(key)
+  return key, jnp.asarray(choices, jnp.int32)[jax.random.randint(size_key, (), 0, len(choices))]
 
 
 def initial_ems(container: Container, max_num_ems: int) -> Space:
@@ -148,10 +152,7 @@ class RandomGenerator(Generator):
     """The perfect packing of the instance `self(key)` generates: every item placed."""
     key, split_key = jax.random.split(key)
     container = make_container(self.container_dims)
-    num_items = self.max_num_items
-    if self._num_items_choices:
-      split_key, size_key = jax.random.split(split_key)
-      num_items = draw_num_items(size_key, self._num_items_choices)
+    split_key, num_items = draw_num_items(split_key, self._num_items_choices, self.max_num_items)
     lower, upper, items_mask = self._cut_container(split_key, num_items)
     items = Item(*(upper - lower).T)
     items_location = Location(*lower.T)
@@ -240,10 +241,8 @@ class RandomBoxGenerator(Generator):
 
   def __call__(self, key: chex.PRNGKey) -> State:
     key, sides_key = jax.random.split(key)
-    items_mask = jnp.ones(self.max_num_items, bool)
-    if self._num_items_choices:
-      sides_key, size_key = jax.random.split(sides_key)
-      items_mask = jnp.arange(self.max_num_items) < draw_num_items(size_key, self._num_items_choices)
+    sides_key, num_items = draw_num_items(sides_key, self._num_items_choices, self.max_num_items)
+    items_mask = jnp.arange(self.max_num_items) < num_items
     shortest = min(self.container_dims)
     sides = jax.random.uniform(sides_key, (3, self.max_num_items), minval=self._min_side * shortest,
                                maxval=self._max_side * shortest)

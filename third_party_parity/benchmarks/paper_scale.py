@@ -35,11 +35,17 @@ def paper_config(rollout_batch_size=None, extra_flags=()):
                          "--progress=false", *extra_flags])
   if rollout_batch_size is None and jax.devices()[0].platform == "cpu":
     rollout_batch_size = CPU_ROLLOUT_BATCH
-  if rollout_batch_size is not None and rollout_batch_size != config.rollout_batch_size:
-    steps_per_episode = config.training_batch_size // config.rollout_batch_size
-    config = dataclasses.replace(config, rollout_batch_size=rollout_batch_size,
-                                 training_batch_size=steps_per_episode * rollout_batch_size)
+  if rollout_batch_size is not None:
+    config = with_rollout_batch(config, rollout_batch_size)
   return config
+
+
+def with_rollout_batch(config, rollout_batch_size):
+  """`config` collecting `rollout_batch_size` episodes per iteration, its training batch cut (or grown)
+  to keep the same number of decisions per episode in each batch."""
+  steps_per_episode = config.training_batch_size // config.rollout_batch_size
+  return dataclasses.replace(config, rollout_batch_size=rollout_batch_size,
+                             training_batch_size=steps_per_episode * rollout_batch_size)
 
 
 def run_paper_scale_benchmark(rollout_batch_size=None, num_repeats=3, extra_flags=()):

@@ -29,7 +29,7 @@ from purepi.cli.app import parse_config
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
 from purepi.planner import OBSERVED_EMS_PER_ITEM, ems_slots
-from third_party_parity.benchmarks.paper_scale import time_iterations
+from third_party_parity.benchmarks.paper_scale import time_iterations, with_rollout_batch
 from third_party_parity.benchmarks.search import run_search_benchmark
 from third_party_parity.benchmarks.sizes import seconds_per_call
 from third_party_parity.comparison import random_valid_action
@@ -120,8 +120,7 @@ def bench_train_sizes(args):
   sizes = [int(size) for size in (args.sizes or "20,50,100").split(",")]
   config = parse_config([f"--flagfile={ROOT / 'distill.flags'}", "--progress=false"])
   episodes = args.rollout_batch_size or 16
-  config = dataclasses.replace(config, rollout_batch_size=episodes,
-                               training_batch_size=config.training_batch_size * episodes // config.rollout_batch_size)
+  config = with_rollout_batch(config, episodes)
   devices = jax.devices()
   print(f"train_sizes: distill.flags at {episodes} episodes per iteration, {len(devices)} x "
         f"{devices[0].device_kind}, median of {repeats}", flush=True)
