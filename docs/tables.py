@@ -191,9 +191,11 @@ def mode_settings_table(_):
 
 
 def budgets_table(name):
-  """Each method at each budget of a result set (`purepi.evaluation.scaling`)."""
+  """Each method at each budget of a result set, and the gap between them (`purepi.evaluation.scaling`)."""
   groups, _, _ = _runs(name)
-  return scaling.budget_table_lines(scaling.budget_points(groups))
+  methods = scaling.budget_points(groups)
+  gap = scaling.budget_gap_lines(methods)
+  return [*scaling.budget_table_lines(methods), *([""] + gap if gap else [])]
 
 
 def plan_summary(path):

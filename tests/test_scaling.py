@@ -41,3 +41,21 @@ def test_compare_writes_the_budget_picture_and_table_only_when_a_method_has_seve
   single = tmp_path / "single"
   compare_main(Config(mode="compare", workdir=str(single), workdirs=(str(tmp_path / "runs" / "ppo_1x"),)))
   assert (single / "comparison.md").exists() and not (single / "budgets.md").exists()
+
+
+def _row(values, t_interval):
+  policy_row = {"values": values, "mean": sum(values) / len(values), "t_interval": t_interval}
+  return {"greedy": policy_row, "search": dict(policy_row, mean=policy_row["mean"] + 0.05)}
+
+
+def test_the_gap_line_says_whether_the_intervals_over_seeds_lie_apart():
+  methods = {"distill": [(1.0, _row([0.91, 0.92, 0.93], 0.02)), (2.0, _row([0.92], float("nan"))),
+                         (4.0, _row([0.95, 0.96, 0.97], 0.01))],
+             "ppo": [(1.0, _row([0.90, 0.91, 0.92], 0.02)), (4.0, _row([0.90, 0.91, 0.92], 0.01))]}
+  line, = scaling.budget_gap_lines(methods)
+  assert line == ("Distillation minus PPO, means over seeds: 1x: greedy +0.0100 (intervals overlap), "
+                  "search +0.0100 (intervals overlap); 4x: greedy +0.0500 (intervals apart), "
+                  "search +0.0500 (intervals apart).")  # 2x: PPO has no run there
+  methods["ppo"][1] = (4.0, _row([0.91], float("nan")))
+  assert "4x: greedy +0.0500 (one seed)" in scaling.budget_gap_lines(methods)[0]
+  assert scaling.budget_gap_lines({"distill": methods["distill"]}) == []

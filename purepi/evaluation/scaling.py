@@ -8,7 +8,7 @@ When the compared runs hold a method at more than one budget (the same settings 
     wall-clock on a log2 axis, one line per method through its budgets, each point the mean
     over seeds with its 95% t-interval over seeds; the heuristics as lines, the blog's results
     (at about 150 times the 1x job's decisions) as marked reference lines;
-  budgets.md: the same numbers as a table.
+  budgets.md: the same numbers as a table, and distillation minus PPO at each budget.
 The wall-clock of a budget is the budget times the smallest budget's measured training
 wall-clock per unit of budget: an iteration costs the same all along a run (every shape is
 static), and a long run may have shared the machine, which a measured time would carry.
@@ -66,6 +66,30 @@ def budget_table_lines(methods):
                    f"| {compare.format_utilization(row['search'])} "
                    f"| {row['wall_clock_s'] / 60:.1f} | {scaled / 60:.1f} |")
   return lines
+
+
+def budget_gap_lines(methods):
+  """One line: distillation minus PPO at each budget both ran, greedy and search, the difference of
+  the means over seeds and whether the two 95% intervals over seeds lie apart."""
+  if not {"distill", "ppo"} <= set(methods):
+    return []
+  ppo_rows = dict(methods["ppo"])
+  parts = []
+  for budget, distill_row in methods["distill"]:
+    if budget not in ppo_rows:
+      continue
+    gaps = []
+    for policy in compare.POLICIES:
+      first, second = distill_row[policy], ppo_rows[budget][policy]
+      if min(len(first["values"]), len(second["values"])) < 2:
+        verdict = "one seed"
+      else:
+        (low, high), (other_low, other_high) = (
+            (row["mean"] - row["t_interval"], row["mean"] + row["t_interval"]) for row in (first, second))
+        verdict = "intervals apart" if low > other_high or other_low > high else "intervals overlap"
+      gaps.append(f"{policy} {first['mean'] - second['mean']:+.4f} ({verdict})")
+    parts.append(f"{budget:g}x: " + ", ".join(gaps))
+  return ["Distillation minus PPO, means over seeds: " + "; ".join(parts) + "."] if parts else []
 
 
 def plot_budgets(methods, baselines, path):
@@ -128,7 +152,9 @@ def write_budgets(workdirs, directory):
 
 def budgets_markdown(methods):
   """The text of budgets.md."""
-  return "\n".join(["# Budgets", "", *budget_table_lines(methods), "", BUDGETS_NOTE]) + "\n"
+  gap = budget_gap_lines(methods)
+  return "\n".join(["# Budgets", "", *budget_table_lines(methods), "", *gap, *([""] if gap else []),
+                    BUDGETS_NOTE]) + "\n"
 
 
 BUDGETS_NOTE = (
