@@ -193,9 +193,7 @@ def mode_settings_table(_):
 def budgets_table(name):
   """Each method at each budget of a result set, and the gap between them (`purepi.evaluation.scaling`)."""
   groups, _, _ = _runs(name)
-  methods = scaling.budget_points(groups)
-  gap = scaling.budget_gap_lines(methods)
-  return [*scaling.budget_table_lines(methods), *([""] + gap if gap else [])]
+  return scaling.budget_summary_lines(scaling.budget_points(groups))
 
 
 def plan_summary(path):

@@ -92,6 +92,12 @@ def budget_gap_lines(methods):
   return ["Distillation minus PPO, means over seeds: " + "; ".join(parts) + "."] if parts else []
 
 
+def budget_summary_lines(methods):
+  """The budget table, then (when both methods ran at a budget) the gap line after a blank line."""
+  gap = budget_gap_lines(methods)
+  return [*budget_table_lines(methods), *([""] + gap if gap else [])]
+
+
 def plot_budgets(methods, baselines, path):
   """Writes budgets.png (module docstring)."""
   figure = Figure(figsize=(12, 5), dpi=100)
@@ -152,9 +158,7 @@ def write_budgets(workdirs, directory):
 
 def budgets_markdown(methods):
   """The text of budgets.md."""
-  gap = budget_gap_lines(methods)
-  return "\n".join(["# Budgets", "", *budget_table_lines(methods), "", *gap, *([""] if gap else []),
-                    BUDGETS_NOTE]) + "\n"
+  return "\n".join(["# Budgets", "", *budget_summary_lines(methods), "", BUDGETS_NOTE]) + "\n"
 
 
 BUDGETS_NOTE = (
