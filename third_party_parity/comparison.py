@@ -25,7 +25,10 @@ def as_fields(value):
   if hasattr(value, "_asdict"):
     return value._asdict()
   if dataclasses.is_dataclass(value):
-    return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    # A field holding None has no value: purepi's State.items_orientations, which Jumanji's State
+    # lacks, is None for every instance without orientation rules (all of Jumanji's).
+    return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)
+            if getattr(value, field.name) is not None}
   if isinstance(value, dict):
     return dict(value)
   if isinstance(value, (tuple, list)):

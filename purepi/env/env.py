@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from purepi.env import specs
 from purepi.env.ems import update_ems
 from purepi.env.generator import Generator, RandomGenerator
-from purepi.env.orientations import orient_items, orientations
+from purepi.env.orientations import orient_items, orientations, rule_columns
 from purepi.env.reward import DenseReward, RewardFn, volume_utilization
 from purepi.env.space import Space
 from purepi.env.timestep import TimeStep, restart, transition_or_termination
@@ -64,6 +64,7 @@ class BinPack:
     if not 0.0 <= min_support <= 1.0:
       raise ValueError(f"min_support must be in [0, 1], got {min_support}")
     self.orientations = orientations(rotations)
+    self._rule_columns = rule_columns(rotations)
     self.rotations = rotations
     self.generator = generator or RandomGenerator(max_num_items=20, max_num_ems=40, split_num_same_items=2)
     self.obs_num_ems = obs_num_ems
@@ -187,6 +188,8 @@ class BinPack:
     obs_ems_mask = state.ems_mask[shown]
     placeable = self._placeable_items(state.items)
     action_mask = _action_mask(obs_ems, obs_ems_mask, placeable, state.items_mask & ~state.items_placed)
+    if state.items_orientations is not None:
+      action_mask &= self._allowed_by_rules(state.items_orientations)[None]
     if self.min_support > 0:
       action_mask &= is_supported(state, obs_ems, placeable, self.min_support)
     state = state.replace(sorted_ems_indexes=sorted_ems_indexes, action_mask=action_mask)
@@ -203,6 +206,12 @@ class BinPack:
         "active_ems": jnp.sum(state.ems_mask),
     }
     return state, observation, extras
+
+  def _allowed_by_rules(self, items_orientations: chex.Array) -> chex.Array:
+    """`[I]` without rotations (the listed orientation allowed), else `[I, R]`: each item's own rule
+    read at the orientations of `--rotations`."""
+    allowed = items_orientations[:, jnp.asarray(self._rule_columns)]
+    return allowed[:, 0] if self.rotations == "none" else allowed
 
   def _placeable_items(self, items: Item) -> Item:
     """The items' lengths in every orientation allowed: leaves `[I]` without rotations, else `[I, R]`."""

@@ -294,22 +294,29 @@ class ItemListGenerator(Generator):
       network built for that many items can play the instance.
     rotations: the orientations an item may take (`purepi.env.orientations`):
       a row is refused only when no allowed orientation fits the container.
+    default_rule: the orientation rule of a row that gives none (`orientation_rule`); empty: any
+      orientation `rotations` allows (and no rule in the state unless a row gives one).
 
   Raises:
     UsageError (a ValueError): a row is malformed; the message names it and the problem.
   """
 
   def __init__(self, items, max_num_ems: int, container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
-               max_num_items: Optional[int] = None, rotations: str = "none"):
-    self._set_items(listed_items(items, container_dims, max_num_items, orientations(rotations)),
+               max_num_items: Optional[int] = None, rotations: str = "none", default_rule: str = ""):
+    self._set_items(listed_items(items, container_dims, max_num_items, orientations(rotations), default_rule),
                     max_num_ems, container_dims, max_num_items)
 
-  def _set_items(self, dims_and_names, max_num_ems, container_dims, max_num_items):
-    dims, self.item_names = dims_and_names
+  def _set_items(self, dims_names_and_rules, max_num_ems, container_dims, max_num_items):
+    dims, self.item_names, rules = dims_names_and_rules
     super().__init__(max_num_items or len(dims), max_num_ems, container_dims)
     num_items = len(dims)
     items = np.zeros((self.max_num_items, 3), np.int32)
     items[:num_items] = dims
+    items_orientations = None
+    if rules is not None:
+      items_orientations = np.ones((self.max_num_items, rules.shape[1]), bool)
+      items_orientations[:num_items] = rules
+      items_orientations = jnp.asarray(items_orientations)
     self._instance = State(
         container=make_container(container_dims),
         ems=initial_ems(make_container(container_dims), max_num_ems),
@@ -320,7 +327,8 @@ class ItemListGenerator(Generator):
         items_location=Location(*jnp.zeros((3, self.max_num_items), jnp.int32)),
         action_mask=None,
         sorted_ems_indexes=jnp.arange(max_num_ems, dtype=jnp.int32),
-        key=jax.random.PRNGKey(0))
+        key=jax.random.PRNGKey(0),
+        items_orientations=items_orientations)
 
   def __call__(self, key: chex.PRNGKey) -> State:
     del key  # deterministic
@@ -337,6 +345,6 @@ class CSVGenerator(ItemListGenerator):
 
   def __init__(self, csv_path: str, max_num_ems: int,
                container_dims: Tuple[int, int, int] = TWENTY_FOOT_DIMS,
-               max_num_items: Optional[int] = None, rotations: str = "none"):
-    self._set_items(read_items(csv_path, container_dims, max_num_items, orientations(rotations)),
+               max_num_items: Optional[int] = None, rotations: str = "none", default_rule: str = ""):
+    self._set_items(read_items(csv_path, container_dims, max_num_items, orientations(rotations), default_rule),
                     max_num_ems, container_dims, max_num_items)

@@ -13,6 +13,13 @@ y, 2 = z). `--rotations` chooses the set:
 Orientation 0 is always the listed one. An item with two equal sides has
 orientations that give the same box; they stay separate actions.
 
+Each item may also carry its own rule (`orientation_rule`): `none` (as listed
+only), `upright` (this side up: as listed or a quarter turn about the vertical),
+`any`, or three 0/1 flags saying whether its listed length, width and height
+may stand vertical (the Bischoff-Ratcliff instances' flags: "001" is upright,
+"111" any). A rule is a mask over the 6 orientations of `all`; the environment
+allows an item only the orientations of `--rotations` its rule allows.
+
 An observation says by its shape whether it has orientations: its action mask
 is `[..., E, I]` without, `[..., E, I, R]` with (`orientation_count`); the
 network, the heuristics and the flat action space read it through the helpers
@@ -33,6 +40,28 @@ ORIENTATIONS = {
 # Each orientation written as the listed sides (L, W, H) along x, y, z: "WLH" is turned upright.
 ORIENTATION_NAMES = {permutation: "".join("LWH"[axis] for axis in permutation)
                      for permutation in ORIENTATIONS["all"]}
+
+
+ORIENTATION_RULE_WORDS = ("none", "upright", "any")
+
+
+def orientation_rule(rule: str) -> Tuple[bool, ...]:
+  """The 6 flags, one per orientation of `ORIENTATIONS["all"]`, that a rule allows (see the module
+  docstring); ValueError naming the rule when it is none of the words or three 0/1 flags."""
+  rule = rule.strip().lower()
+  if rule in ORIENTATION_RULE_WORDS:
+    allowed = ORIENTATIONS[{"none": "none", "upright": "upright", "any": "all"}[rule]]
+    return tuple(permutation in allowed for permutation in ORIENTATIONS["all"])
+  if len(rule) != 3 or set(rule) - {"0", "1"} or rule == "000":
+    raise ValueError(f"orientation rule {rule!r} is not one of {', '.join(ORIENTATION_RULE_WORDS)} "
+                     "or three 0/1 flags (length, width, height may stand vertical), one of them 1")
+  # Orientation (a, b, c) puts listed side c vertical.
+  return tuple(rule[permutation[2]] == "1" for permutation in ORIENTATIONS["all"])
+
+
+def rule_columns(rotations: str) -> Tuple[int, ...]:
+  """The columns of a rule's 6 flags that are the orientations of `--rotations=rotations`, in order."""
+  return tuple(ORIENTATIONS["all"].index(permutation) for permutation in orientations(rotations))
 
 
 def orientations(rotations: str) -> Tuple[Tuple[int, int, int], ...]:

@@ -74,6 +74,9 @@ class State:
     are the ones the observation shows, so observation row `o` is slot
     `sorted_ems_indexes[o]`.
   key: PRNG key carried for the caller (auto-reset); the env itself draws nothing.
+  items_orientations: `[I, 6]` bool, the orientations of `ORIENTATIONS["all"]` each item's own rule
+    allows (`purepi.env.orientations.orientation_rule`), or None (Jumanji's case, and every
+    generator's without rules): any orientation `--rotations` allows. Jumanji's State lacks it.
   """
   container: Container
   ems: EMS
@@ -85,6 +88,7 @@ class State:
   action_mask: Optional[chex.Array]
   sorted_ems_indexes: chex.Array
   key: chex.PRNGKey
+  items_orientations: Optional[chex.Array] = None
 
 
 class Observation(NamedTuple):
