@@ -4,6 +4,7 @@ from purepi.env.env import BinPack
 from purepi.env.generator import (
     TWENTY_FOOT_DIMS, CSVGenerator, Generator, ItemListGenerator, RandomBoxGenerator, RandomGenerator,
     ToyGenerator, make_container)
+from purepi.env.load_generator import RandomLoadGenerator
 from purepi.env.orientations import ORIENTATIONS, ROTATIONS, orient_items, orientations
 from purepi.env.reward import DenseReward, RewardFn, SparseReward, volume_utilization
 from purepi.env.space import Space
