@@ -13,9 +13,9 @@ from purepi.errors import UsageError
 
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 POLICY_TARGETS = ("improved", "visits")
-PACK_POLICIES = ("search", "greedy")
+PACK_POLICIES = ("anytime", "search", "greedy")
 ROTATIONS = ("none", "upright", "all")  # purepi.env.orientations, which config may not import
-GENERATORS = ("cut", "boxes")
+GENERATORS = ("cut", "boxes", "loads")
 VALUE_POOLINGS = ("mean", "sum")
 MODES = ("distill", "ppo", "eval", "baselines", "inspect", "render", "compare", "pack", "export")
 # Settings a resumed run may change: how long it runs and what it reports. The
@@ -41,6 +41,12 @@ RETIRED_FIELDS = {"num_episodes": "eval_num_episodes"}  # --mode=baselines plays
 # used in its place: reading such a workdir copies that value, so it is evaluated as before.
 ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions",
                 "eval_search_value_scale": "search_value_scale"}
+# What --mode=pack and purepi.pack do unless told otherwise, whatever the trained run did: plans a
+# loader accepts (each box on at least 3/4 of its base: a uniformly filled box's centre of gravity then
+# lies over its support, which any fraction above 1/2 ensures, here with a margin; the literature's full
+# support is --min_support=1), boxes turned only about the vertical unless their row says otherwise
+# (a CSV's Height is the height a box is meant to stand at), and the anytime packer.
+PACK_DEFAULTS = {"min_support": 0.75, "rotation_rule": "upright", "pack_policy": "anytime"}
 # Settings added since, whose every older workdir ran with one value (not the new default).
 FORMER_VALUES = {"value_pooling": "sum"}
 
@@ -67,7 +73,9 @@ class Config:
   generator: str = _field(
       "cut", "Random instances: cut = Jumanji's BinPack-v2 (the container cut into items, so a perfect "
       "packing exists); boxes = items with sides drawn independently of the container (not cut from it; "
-      "about one container of volume, so some items are left out).")
+      "about one container of volume, so some items are left out); loads = container loads drawn as "
+      "Bischoff and Ratcliff drew their benchmark's (3 to 100 box types, each with its own orientation "
+      "rule, boxes filling the container: purepi.env.load_generator).")
   train_num_items: Tuple[int, ...] = _field(
       (), "distill/ppo: train over mixed sizes: each training instance of --generator has a number of items "
       "drawn uniformly from this list (e.g. 20,50,100), padded to --max_num_items (at least the largest); "
@@ -169,8 +177,16 @@ class Config:
   inspect_num_considered_actions: int = _field(8, "inspect: Gumbel-Top-k actions considered at the root.")
   workdirs: Tuple[str, ...] = _field((), "compare: workdirs to compare.")
   pack_policy: str = _field(
-      "search", "pack: search (the network with eval_num_simulations of Gumbel MuZero search, no root "
-      "noise) or greedy (the network alone).")
+      "anytime", "pack: anytime (the best plan found in --time_limit seconds by the heuristics, the greedy "
+      "network, its search and further searches: purepi.anytime), search (the network with "
+      "eval_num_simulations of Gumbel MuZero search, no root noise) or greedy (the network alone).")
+  time_limit: float = _field(
+      60.0, "pack: seconds the anytime packer may spend on a load, compilation included (the heuristics' "
+      "plans are always made, so a tiny limit still gives the best of them).")
+  rotation_rule: str = _field(
+      "", "pack: how an item may turn when its CSV row gives no Rotation: none, upright (this side up), any, "
+      "or three 0/1 flags (its length, width, height may stand vertical). pack's default: upright. "
+      "Empty: any orientation --rotations allows (Jumanji's BinPack).")
   progress: bool = _field(True, "Show progress bars.")
 
   # Devices and processes (README, "More than one machine"); batch sizes above are global.
@@ -202,6 +218,7 @@ FLOAT_RANGES = (
     ("eval_search_value_scale", 0.0, math.inf, False),
     ("discount", 0.0, 1.0, True),
     ("min_support", 0.0, 1.0, True),
+    ("time_limit", 0.0, math.inf, False),
     ("gae_lambda", 0.0, 1.0, True),
     ("clip_eps", 0.0, math.inf, False),
     ("value_clip_eps", 0.0, math.inf, False),

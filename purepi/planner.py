@@ -23,7 +23,8 @@ from pathlib import Path
 import jax
 from tqdm import tqdm
 
-from purepi.config import PACK_POLICIES
+from purepi.anytime import pack_anytime
+from purepi.config import PACK_DEFAULTS, PACK_POLICIES, validate
 from purepi.env.generator import TWENTY_FOOT_DIMS
 from purepi.errors import UsageError
 from purepi.evaluation.evaluator import make_evaluation_search_policy
@@ -58,18 +59,25 @@ def ems_slots(num_items: int) -> int:
   return max(int(num_items * min(max(1 + num_items / 20, 2), 8)), MIN_EMS_SLOTS)
 
 
-def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = "search", seed: int = 0,
-         progress: bool = False) -> LoadPlan:
+def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = "anytime", seed: int = 0,
+         progress: bool = False, time_limit: float = 60.0, min_support: float = PACK_DEFAULTS["min_support"],
+         rotation_rule: str = PACK_DEFAULTS["rotation_rule"]) -> LoadPlan:
   """The load plan of `items` in a container of `container_dims` (length, width, height; mm).
 
   Args:
-    items: a CSV file (`Item_Name,Length,Width,Height,Quantity`, as `--mode=pack` reads) or
-      `(name, length, width, height, quantity)` rows, lengths in whole millimetres.
+    items: a CSV file (`Item_Name,Length,Width,Height,Quantity[,Rotation]`, as `--mode=pack` reads) or
+      `(name, length, width, height, quantity[, rotation])` rows, lengths in whole millimetres.
     container_dims: the container's inner lengths in mm; a 20-foot container by default.
     checkpoint: a trained workdir or one of its checkpoints; None is the network shipped with
       purepi (`SHIPPED_NETWORK`).
-    policy: "search" (the network with the evaluation's Gumbel MuZero search) or "greedy".
-    seed: the same seed gives the same plan.
+    policy: "anytime" (the best plan found in `time_limit` seconds: `purepi.anytime`), "search" (the
+      network with the evaluation's Gumbel MuZero search) or "greedy" (the network alone).
+    seed: the same seed gives the same plan (anytime: within the same number of tries).
+    time_limit: seconds the anytime packer may spend, compilation included.
+    min_support: the fraction of its base each box must rest on (the floor or box tops); 0 allows
+      boxes on air (Jumanji's rule).
+    rotation_rule: how a box turns when its row gives no rule: "none", "upright" (this side up),
+      "any", or three 0/1 flags (its length, width, height may stand vertical).
     progress: show a progress bar, one step per item.
 
   Returns:
@@ -84,7 +92,9 @@ def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = 
   params, trained = load_params(str(checkpoint or SHIPPED_NETWORK))
   csv_path = str(items) if isinstance(items, (str, os.PathLike)) else ""
   config = dataclasses.replace(trained, mode="pack", csv_path=csv_path, pack_policy=policy, seed=seed,
-                               container_dims=tuple(container_dims))
+                               container_dims=tuple(container_dims), time_limit=time_limit,
+                               min_support=min_support, rotation_rule=rotation_rule)
+  validate(config)
   rows = None if csv_path else list(items)
   config = sized_for_load(config, rows)
   return plan_load(config, params, rows, progress)
@@ -117,6 +127,8 @@ def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:
     raise UsageError(f"{error}: leave --max_num_items out to pack the load at its own size, or give "
                      "a larger one") from None
   check_pack_fits(config, env)
+  if config.pack_policy == "anytime":
+    return pack_anytime(config, env, params, rows, progress)
   network = make_network(config)
   if config.pack_policy == "greedy":
     policy_fn, policy_name = make_greedy_policy(env, network, params), "greedy network"

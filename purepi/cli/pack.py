@@ -18,7 +18,9 @@ network; the same `--seed` gives the same plan. Writes into `--workdir`:
                "LWH" as listed, "WLH" a quarter turn about the vertical, ...;
                only "LWH" unless the run was trained with --rotations),
                volume, all lengths in mm;
-  plan.json    the same rows, the items that did not fit, utilization, policy;
+  plan.json    the same rows (with each box's supported fraction), the items that did not fit,
+               utilization, the policy that made the plan, the support and rotation rules, and
+               with the anytime packer the seconds spent and every plan tried;
   plan.png     the packed container; plan_steps.gif one frame per placement;
 and prints a one-screen summary.
 
@@ -55,7 +57,9 @@ def write_plan(plan: LoadPlan, config, directory: Path):
   json_path = directory / "plan.json"
   write_json(json_path, {
       "csv": config.csv_path, "container_mm": plan.container, "policy": plan.policy,
-      "seed": config.seed, "utilization": plan.utilization,
+      "seed": config.seed, "utilization": plan.utilization, "min_support": config.min_support,
+      "rotation_rule": config.rotation_rule or "any", "seconds": plan.seconds, "time_limit": config.time_limit,
+      "tried": list(plan.tried),
       "placed": [placement._asdict() for placement in plan.placements],
       "did_not_fit": [{name: value for name, value in placement._asdict().items()
                        if name in ("item", "name", "copy", "x_len", "y_len", "z_len", "volume")}
@@ -67,7 +71,11 @@ def summary(plan: LoadPlan, config, paths) -> str:
   total = len(plan.placements) + len(plan.unplaced)
   lines = [f"Load plan for {config.csv_path} in a {' x '.join(map(str, plan.container))} mm container "
            f"({plan.policy}, seed {config.seed})",
-           f"placed {len(plan.placements)} of {total} items, volume utilization {plan.utilization:.1%}"]
+           f"placed {len(plan.placements)} of {total} items, volume utilization {plan.utilization:.1%}, "
+           f"every box on at least {config.min_support:.0%} of its base"]
+  if plan.tried:
+    lines.append(f"best of {len(plan.tried)} plans in {plan.seconds:.0f} s: " + ", ".join(
+        f"{attempt['policy']} {attempt['utilization']:.1%}" for attempt in plan.tried))
   shown = plan.placements[:12]
   lines.append(f"{'order':>5}  {'item':<20} {'x':>6} {'y':>6} {'z':>6}   {'size as placed (mm)':<20} turned")
   lines += [f"{p.order:>5}  {f'{p.name} #{p.copy}':<20} {p.x:>6} {p.y:>6} {p.z:>6}   "

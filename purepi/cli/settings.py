@@ -27,8 +27,9 @@ EVALUATION_SEARCH = ("eval_num_simulations", "eval_max_num_considered_actions", 
 FROM_THE_TRAINED_RUN_UNLESS_GIVEN = {
     "eval": INSTANCES + HELD_OUT + EVALUATION_SEARCH,
     "render": INSTANCES + HELD_OUT + ("num_renders",),
-    "pack": INSTANCES + EVALUATION_SEARCH + ("pack_policy", "seed"),
+    "pack": INSTANCES + EVALUATION_SEARCH + ("pack_policy", "seed", "time_limit", "rotation_rule"),
 }
+
 # The modes that run no trained run's network read only the command line.
 COMMAND_LINE_ONLY = {
     "baselines": ("mode", "progress", "num_cpu_devices") + INSTANCES + ("rotations",) + HELD_OUT,
@@ -82,6 +83,9 @@ def for_trained_run(config: config_lib.Config, trained: config_lib.Config, given
   """
   from_command_line = set(ALWAYS_FROM_THE_COMMAND_LINE) | (
       set(given) & set(FROM_THE_TRAINED_RUN_UNLESS_GIVEN[config.mode]))
-  merged = dataclasses.replace(trained, **{name: getattr(config, name) for name in from_command_line})
+  mode_defaults = {name: value for name, value in config_lib.PACK_DEFAULTS.items() if name not in given} if (
+      config.mode == "pack") else {}
+  merged = dataclasses.replace(trained, **{name: getattr(config, name) for name in from_command_line},
+                               **mode_defaults)
   config_lib.validate(merged)
   return merged

@@ -36,12 +36,16 @@ def make_env(config, rows=None, training=False):
   num_items_choices = tuple(config.train_num_items) if training else ()
   if rows is not None:
     generator = env_lib.ItemListGenerator(rows, max_num_ems=config.max_num_ems, container_dims=container_dims,
-                                          max_num_items=config.max_num_items, rotations=config.rotations)
+                                          max_num_items=config.max_num_items, rotations=config.rotations,
+                                          default_rule=config.rotation_rule)
   elif config.csv_path:
     # Padded to max_num_items, so a network trained on random instances can pack it.
     generator = env_lib.CSVGenerator(config.csv_path, max_num_ems=config.max_num_ems,
                                      container_dims=container_dims, max_num_items=config.max_num_items,
-                                     rotations=config.rotations)
+                                     rotations=config.rotations, default_rule=config.rotation_rule)
+  elif config.generator == "loads":
+    generator = env_lib.RandomLoadGenerator(max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
+                                            container_dims=container_dims)
   elif config.generator == "boxes":
     generator = env_lib.RandomBoxGenerator(max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
                                            container_dims=container_dims, num_items_choices=num_items_choices)

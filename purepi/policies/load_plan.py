@@ -34,6 +34,7 @@ class Placement(NamedTuple):
   z_len: int
   orientation: str  # listed sides along x, y, z: "LWH" as listed
   volume: int
+  supported: float  # fraction of its base on the floor or on the tops of items placed before it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,10 @@ class LoadPlan:
   # The episode's states, numpy `[T + 1, ...]` leaves, for pictures; two plans are equal when their
   # placements are.
   states: Any = dataclasses.field(compare=False, repr=False)
+  # The anytime packer's record (`purepi.anytime`): seconds spent, and each plan it tried with the
+  # utilization it reached and its seconds.
+  seconds: float = dataclasses.field(default=0.0, compare=False)
+  tried: tuple = dataclasses.field(default=(), compare=False)
 
   @property
   def final_state(self):
@@ -58,22 +63,23 @@ class LoadPlan:
     return jax.tree.map(lambda leaf: leaf[:len(self.placements) + 1], self.states)
 
 
-def pack_one(env, policy_fn, instance_key, policy_key, on_step: Optional[Callable[[int], None]] = None):
-  """One episode of `policy_fn` from `env.reset(instance_key)`.
+def episode_player(env, policy_fn, on_step: Optional[Callable[[int], None]] = None):
+  """A compiled `play(instance_key, policy_key, *policy_args) -> (states, actions, valid)`: one
+  episode of `policy_fn(key, state, timestep, *policy_args)` from `env.reset(instance_key)`.
 
-  Returns `(states, actions, valid)` as numpy: the `T + 1` unbatched states
-  from the reset to the end (`[T + 1, ...]` leaves), the `[T, A]` actions and
-  the `[T]` flags of the steps taken while the episode ran. `on_step(k)`, if
-  given, is called on the host before each step with the number of items placed so far.
+  It returns, as numpy, the `T + 1` unbatched states from the reset to the end (`[T + 1, ...]`
+  leaves), the `[T, A]` actions and the `[T]` flags of the steps taken while the episode ran.
+  `on_step(k)`, if given, is called on the host before each step with the number of items placed
+  so far. Calls with new keys or arguments of the same shapes reuse the compiled program.
   """
   @jax.jit
-  def play(instance_key, policy_key):
+  def play(instance_key, policy_key, *policy_args):
     state, timestep = jax.vmap(env.reset)(instance_key[None])
 
     def recording(key, state, timestep):
       if on_step is not None:
         jax.debug.callback(on_step, jnp.sum(state.items_placed), ordered=True)
-      action, extras = policy_fn(key, state, timestep)
+      action, extras = policy_fn(key, state, timestep, *policy_args)
       return action, dict(extras, state=state)
 
     final_state, _, transitions = rollout(env, recording, policy_key, state, timestep,
@@ -82,7 +88,13 @@ def pack_one(env, policy_fn, instance_key, policy_key, on_step: Optional[Callabl
                           transitions.policy_extras["state"], final_state)
     return states, transitions.action[:, 0], transitions.valid[:, 0]
 
-  return jax.device_get(play(instance_key, policy_key))
+  return lambda *arguments: jax.device_get(play(*arguments))
+
+
+def pack_one(env, policy_fn, instance_key, policy_key, on_step: Optional[Callable[[int], None]] = None):
+  """One episode of the batched `policy_fn(key, state, timestep)` from `env.reset(instance_key)`:
+  `episode_player`'s `(states, actions, valid)`."""
+  return episode_player(env, policy_fn, on_step)(instance_key, policy_key)
 
 
 def load_plan(states, actions, valid, names: Sequence[str], policy: str) -> LoadPlan:
@@ -103,19 +115,38 @@ def load_plan(states, actions, valid, names: Sequence[str], policy: str) -> Load
     seen[name] = seen.get(name, 0) + 1
     copies.append((name, seen[name]))
 
+  placement_order = [int(action[1]) for action, taken in zip(actions, valid)
+                     if taken and placed[int(action[1])]]
+  supported = supported_fractions(corners[placement_order], lengths[placement_order])
+
   def row(order, item, placed_here):
     corner = corners[item] if placed_here else np.full(3, -1)
     return Placement(order, item, copies[item][0], copies[item][1], *map(int, corner),
                      *map(int, lengths[item]), orientation_name(listed[item], lengths[item]),
-                     int(np.prod(lengths[item])))
+                     int(np.prod(lengths[item])), float(supported[order - 1]) if placed_here else 0.0)
 
-  placement_order = [int(action[1]) for action, taken in zip(actions, valid)
-                     if taken and placed[int(action[1])]]
   placements = [row(order, item, True) for order, item in enumerate(placement_order, start=1)]
   unplaced = [row(0, item, False) for item in range(len(items_mask)) if items_mask[item] and not placed[item]]
   container = tuple(int(getattr(final.container, name)) for name in ("x2", "y2", "z2"))
   volume = sum(placement.volume for placement in placements)
   return LoadPlan(placements, unplaced, volume / float(np.prod(container)), container, policy, states)
+
+
+def supported_fractions(corners, lengths) -> np.ndarray:
+  """`[N]` for boxes placed in this order (`[N, 3]` corners and lengths, z vertical): the fraction of
+  each one's base on the floor (z = 0) or on the tops of the boxes placed before it, which end at
+  its height. Boxes never overlap, so neither do the tops under one base: the areas add up."""
+  corners, lengths = np.asarray(corners, np.int64).reshape(-1, 3), np.asarray(lengths, np.int64).reshape(-1, 3)
+  lower, upper = corners, corners + lengths
+  fractions = np.ones(len(corners))
+  for index in range(len(corners)):
+    if corners[index, 2] == 0:
+      continue
+    below = np.flatnonzero(upper[:index, 2] == corners[index, 2])
+    overlap = [np.clip(np.minimum(upper[below, axis], upper[index, axis])
+                       - np.maximum(lower[below, axis], lower[index, axis]), 0, None) for axis in (0, 1)]
+    fractions[index] = float(np.sum(overlap[0] * overlap[1])) / float(lengths[index, 0] * lengths[index, 1])
+  return fractions
 
 
 def orientation_name(listed, as_placed) -> str:
