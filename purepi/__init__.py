@@ -9,6 +9,7 @@ only packages above it in this list):
   purepi.evaluation  the held-out protocol, evaluator, baselines, reports, comparison
   purepi.training    the shared update machinery, devices, workdir, checkpoints, the loop
   purepi.agents      the trainers: search distillation and PPO (collect, loss, update)
+  purepi.anytime     the anytime packer: the best plan of a load found in a time limit
   purepi.planner     `purepi.pack`: a load plan from Python, as `--mode=pack` makes it
   purepi.cli         the command line behind run.py and its tools (inspect, eval, ...)
 `purepi.masking` (the one masking rule), `purepi.errors` (how a run can stop),

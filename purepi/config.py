@@ -233,6 +233,19 @@ def settings_ignored_by(mode: str) -> frozenset:
                    for name in names)
 
 
+def validate_floats(config: Config) -> None:
+  """Raises UsageError naming the first float setting outside its range (`FLOAT_RANGES`)."""
+  for name, lowest, highest, lowest_allowed in FLOAT_RANGES:
+    value = getattr(config, name)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+      raise UsageError(f"--{name} must be a finite number, got {value!r}")
+    above_lowest = value >= lowest if lowest_allowed else value > lowest
+    bounds = f"{'[' if lowest_allowed else '('}{lowest:g}, {highest:g}]" if highest < math.inf else (
+        f"{'>=' if lowest_allowed else '>'} {lowest:g}")
+    if not (above_lowest and value <= highest):
+      raise UsageError(f"--{name} must be {'in ' if highest < math.inf else ''}{bounds}, got {value}")
+
+
 def validate(config: Config) -> None:
   """Raises UsageError with a one-line message naming the first bad setting."""
 
@@ -250,14 +263,7 @@ def validate(config: Config) -> None:
   for name in positive:
     value = getattr(config, name)
     require(value > 0, f"--{name} must be positive, got {value}")
-  for name, lowest, highest, lowest_allowed in FLOAT_RANGES:
-    value = getattr(config, name)
-    require(math.isfinite(value), f"--{name} must be a finite number, got {value}")
-    above_lowest = value >= lowest if lowest_allowed else value > lowest
-    bounds = f"{'[' if lowest_allowed else '('}{lowest:g}, {highest:g}]" if highest < math.inf else (
-        f"{'>=' if lowest_allowed else '>'} {lowest:g}")
-    require(above_lowest and value <= highest,
-            f"--{name} must be {'in ' if highest < math.inf else ''}{bounds}, got {value}")
+  validate_floats(config)
   require(config.keep_checkpoints >= 2,
           f"--keep_checkpoints must be at least 2 (a fallback for a damaged newest one), "
           f"got {config.keep_checkpoints}")

@@ -24,7 +24,7 @@ import jax
 from tqdm import tqdm
 
 from purepi.anytime import pack_anytime
-from purepi.config import PACK_DEFAULTS, PACK_POLICIES, validate
+from purepi.config import PACK_DEFAULTS, PACK_POLICIES, validate_floats
 from purepi.env.generator import TWENTY_FOOT_DIMS
 from purepi.errors import UsageError
 from purepi.evaluation.evaluator import make_evaluation_search_policy
@@ -94,7 +94,7 @@ def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = 
   config = dataclasses.replace(trained, mode="pack", csv_path=csv_path, pack_policy=policy, seed=seed,
                                container_dims=tuple(container_dims), time_limit=time_limit,
                                min_support=min_support, rotation_rule=rotation_rule)
-  validate(config)
+  validate_floats(config)
   rows = None if csv_path else list(items)
   config = sized_for_load(config, rows)
   return plan_load(config, params, rows, progress)

@@ -23,6 +23,7 @@ LAYERS = (
     ("purepi.evaluation",),
     ("purepi.training",),
     ("purepi.agents",),
+    ("purepi.anytime",),
     ("purepi.planner",),
     ("purepi.cli", "purepi.__main__"),
 )

@@ -131,11 +131,10 @@ def checked_items(rows, container_dims, max_num_items, permutations, empty: str,
       allowed = orientation_rule(rule) if rule else (True,) * len(ORIENTATIONS["all"])
     except ValueError as error:
       fail(f"{RULE_COLUMN} of {name!r}: {error}")
-    allowed_permutations = [permutation for permutation in permutations
-                            if allowed[ORIENTATIONS["all"].index(permutation)]]
-    if not allowed_permutations:
-      fail(f"{RULE_COLUMN} {rule!r} of {name!r} allows none of the orientations this run places items in "
-           f"({', '.join(''.join('LWH'[axis] for axis in permutation) for permutation in permutations)})")
+    # A row is refused when no orientation its rule allows (without a rule: that the run allows) fits
+    # the container; one the run cannot place it in is simply never placed.
+    allowed_permutations = ([permutation for permutation, ok in zip(ORIENTATIONS["all"], allowed) if ok]
+                            if rule else list(permutations))
     if not any(all(lengths[axis] <= limit for axis, limit in zip(permutation, container_dims))
                for permutation in allowed_permutations):
       column, length, limit = next((column, length, limit) for column, length, limit

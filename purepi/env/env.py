@@ -8,11 +8,11 @@ Observation: the `obs_num_ems` largest EMSs, all items, and the action mask.
 Action: int32 `(ems_id, item_id)`, `ems_id` indexing the observed EMSs; the item
 goes to the bottom-left corner (x1, y1, z1) of that EMS. With rotations
 (`rotations="upright"` or `"all"`, see `purepi.env.orientations`) the action is
-`(ems_id, item_id, orientation)` and the action mask gains a last axis, one
-entry per orientation; a placed item's lengths in the state and observation
-are then its lengths as placed.
-An episode ends when no action is valid, or at once after an invalid action,
-which changes nothing and sets `extras["invalid_action"]`.
+`(ems_id, item_id, orientation)`, the action mask has an orientation axis last,
+and a placed item's lengths are its lengths as placed. Items with their own
+orientation rules (`State.items_orientations`) take only the orientations both allow.
+An episode ends when no action is valid, or at once after an invalid action (which changes nothing
+and sets `extras["invalid_action"]`).
 """
 from functools import cached_property
 from typing import Dict, Optional, Sequence, Tuple
@@ -83,7 +83,6 @@ class BinPack:
   @property
   def action_grid_shape(self) -> Tuple[int, ...]:
     """Shape of the action mask: `(obs_num_ems, max_num_items)`, and the orientations last with rotations.
-
     The network's and the search's flat actions index this grid row-major
     (`purepi.policies.rollout.flatten_action`).
     """
@@ -134,12 +133,9 @@ class BinPack:
     return state, restart(observation, extras)
 
   def step(self, state: State, action: chex.Array) -> Tuple[State, TimeStep]:
-    """Places item `action[1]` at the corner of observed EMS `action[0]`, if that is allowed
-    (turned to orientation `action[2]` with rotations).
-
-    Returns the next state and a MID time step, or a LAST one (discount 0) when
-    no action is valid any more or this one was invalid.
-    """
+    """Places item `action[1]` (turned to orientation `action[2]` with rotations) at the corner of
+    observed EMS `action[0]`, if allowed. Returns the next state and a MID time step, or a LAST one
+    (discount 0) when no action is valid any more or this one was invalid."""
     observed_ems_id, item_id = action[0], action[1]
     orientation = action[2] if self.rotations != "none" else 0
     is_valid = state.action_mask[tuple(action[axis] for axis in range(len(self.action_grid_shape)))]
@@ -168,11 +164,11 @@ class BinPack:
 
   @property
   def unwrapped(self) -> "BinPack":
-    """The environment itself (it wraps nothing); wrappers written for Jumanji call this."""
+    """The environment itself; wrappers written for Jumanji call this."""
     return self
 
   def close(self) -> None:
-    """Releases nothing (the viewer frees each picture at once); kept so that Jumanji code runs unchanged."""
+    """Releases nothing; kept so that Jumanji code runs unchanged."""
 
   def __enter__(self) -> "BinPack":
     return self
@@ -208,8 +204,7 @@ class BinPack:
     return state, observation, extras
 
   def _allowed_by_rules(self, items_orientations: chex.Array) -> chex.Array:
-    """`[I]` without rotations (the listed orientation allowed), else `[I, R]`: each item's own rule
-    read at the orientations of `--rotations`."""
+    """Each item's own rule at the orientations of `--rotations`: `[I, R]`, or `[I]` without rotations."""
     allowed = items_orientations[:, jnp.asarray(self._rule_columns)]
     return allowed[:, 0] if self.rotations == "none" else allowed
 
@@ -258,15 +253,12 @@ def _action_mask(obs_ems: EMS, obs_ems_mask, items: Item, items_available) -> ch
 def is_supported(state: State, ems: EMS, items: Item, min_support: float) -> chex.Array:
   """`[E, I, ...]`: at EMS e's corner, at least `min_support` of item i's base would rest on something.
 
-  `items` are the lengths to test, leaves `[I]` or `[I, R]` (every
-  orientation); the placed items are the state's. The base is the rectangle `[x1, x1 + x_len] x [y1, y1 + y_len]` at height
-  `z1`. On the container's floor it is fully supported; above, it rests on the
-  tops of the placed items that end exactly at `z1`. Placed items never
-  overlap, so their tops at one height never overlap either and the supported
-  area is the sum of the overlaps. Areas are whole mm^2 below 2^24 for
-  containers up to 16.7 m^2 of floor, exact in float32; the test is
-  `supported area >= min_support * base area`, without a division (which XLA
-  may compute through an inexact reciprocal).
+  `items` are the lengths to test, leaves `[I]` or `[I, R]` (every orientation); the placed items are
+  the state's. The base `[x1, x1 + x_len] x [y1, y1 + y_len]` at height `z1` is fully supported on the
+  floor; above, it rests on the tops of the placed items ending exactly at `z1`, which never overlap,
+  so the supported area is the sum of the overlaps. Areas are whole mm^2 below 2^24 for floors up to
+  16.7 m^2, exact in float32; the test is `supported area >= min_support * base area`, without a
+  division (which XLA may compute through an inexact reciprocal).
   """
   placed = space_from_item_and_location(state.items, state.items_location)
   item_axes = items.x_len.ndim

@@ -7,12 +7,15 @@
   python -m third_party_parity.benchmarks ems_slots [--sizes=20,50,100,200]
   python -m third_party_parity.benchmarks throughput [--repeats=3]
   python -m third_party_parity.benchmarks train_sizes [--sizes=20,50,100] [--rollout_batch_size=16] [--repeats=1]
+  python -m third_party_parity.benchmarks container_loading [--classes=1,4,7,10,15] [--problems=51-60]
+      [--time_limit=60] [--supports=1,0] [--checkpoint=DIR] [--out=DIR]
 
 Each benchmark prints compile time apart from run time, the speed of each side
 and their ratio, after checking that both computed the same thing; `paper_scale`
 times purepi's training iteration alone, beside the blog's figure, `throughput`
 the main job's iteration and its parts, `sizes` each part from 20 to 200 items, `train_sizes` an
-iteration at larger and mixed training sizes. Add one by
+iteration at larger and mixed training sizes, `container_loading` the packer on the Bischoff-Ratcliff
+classes beside the heuristics and py3dbp. Add one by
 writing a module with `bench_<name>(args)` and an entry in `BENCHMARKS` (and
 its flags in `add_arguments`).
 """
@@ -26,7 +29,8 @@ BENCHMARKS = {"env": "third_party_parity.benchmarks.env:bench_env",
               "sizes": "third_party_parity.benchmarks.sizes:bench_sizes",
               "ems_slots": "third_party_parity.benchmarks.sizes:bench_ems_slots",
               "throughput": "third_party_parity.benchmarks.throughput:bench_throughput",
-              "train_sizes": "third_party_parity.benchmarks.throughput:bench_train_sizes"}
+              "train_sizes": "third_party_parity.benchmarks.throughput:bench_train_sizes",
+              "container_loading": "third_party_parity.benchmarks.container_loading:bench_container_loading"}
 
 
 # CPU devices a benchmark runs on unless --num_cpu_devices says otherwise: throughput times the
@@ -44,7 +48,13 @@ def add_arguments(parser):
                       help="CPU devices JAX makes (default: one, throughput: two)")
   parser.add_argument("--sizes", default=None,
                       help="sizes, ems_slots (default 20,50,100,200), train_sizes (20,50,100): item counts, comma-separated")
-  parser.add_argument("--out", default="", help="sizes: a directory for sizes.json and sizes.png")
+  parser.add_argument("--out", default="", help="sizes: a directory for sizes.json and sizes.png; "
+                      "container_loading: for results.jsonl, tables.md and the picture")
+  parser.add_argument("--classes", default=None, help="container_loading: BR classes (default 1,4,7,10,15)")
+  parser.add_argument("--problems", default=None, help="container_loading: problem numbers (default 51-60)")
+  parser.add_argument("--supports", default=None, help="container_loading: support fractions (default 1,0)")
+  parser.add_argument("--time_limit", type=float, default=60.0, help="container_loading: seconds per problem")
+  parser.add_argument("--checkpoint", default=None, help="container_loading: a trained network (default: pack's)")
 
 
 def make_parser():
