@@ -212,11 +212,17 @@ def command_output(path):
     return ["```text", *file.read().rstrip("\n").split("\n"), "```"]
 
 
+def saved_markdown(path):
+  """A markdown file a command wrote (a benchmark's tables), as it is."""
+  with open(os.path.join(ROOT, path)) as file:
+    return file.read().rstrip("\n").split("\n")
+
+
 GENERATORS = {"summary": summary_table, "methods": methods_table, "seeds": seeds_table,
               "commands": whole_command_table,
               "difference": paired_difference, "flags": flag_list, "plan": plan_summary,
               "modesettings": mode_settings_table, "budgets": budgets_table,
-              "output": command_output}
+              "output": command_output, "markdown": saved_markdown}
 
 
 def documents():

@@ -23,6 +23,7 @@ import time
 import jax
 from tqdm import tqdm
 
+from purepi.config import ANYTIME_WIDER_CONSIDERED_ACTIONS, ANYTIME_WIDER_SIMULATIONS
 from purepi.evaluation.protocol import make_env
 from purepi.networks import make_network
 from purepi.policies.heuristics import HEURISTICS, SPACE_FIRST_HEURISTICS
@@ -32,7 +33,6 @@ from purepi.policies.search_policy import make_greedy_policy, make_search_policy
 # The heuristics tried first, in this order.
 ANYTIME_HEURISTICS = {name: policy for name, policy in {**HEURISTICS, **SPACE_FIRST_HEURISTICS}.items()
                       if name != "random"}
-WIDER_SIMULATIONS, WIDER_CONSIDERED_ACTIONS = 2, 4  # factors of the evaluation search's
 GUMBEL_SCALE_OF_REDRAWS = 1.0
 
 
@@ -90,8 +90,8 @@ def search_schedule(config):
   """`(name, config, draws)` of the searches tried after the greedy network, in order: draws None is
   one search with the run's policy key, else the root-noise draws 1, 2, ... (unbounded)."""
   simulations, considered = config.eval_num_simulations, config.eval_max_num_considered_actions
-  wider = dataclasses.replace(config, eval_num_simulations=simulations * WIDER_SIMULATIONS,
-                              eval_max_num_considered_actions=considered * WIDER_CONSIDERED_ACTIONS)
+  wider = dataclasses.replace(config, eval_num_simulations=simulations * ANYTIME_WIDER_SIMULATIONS,
+                              eval_max_num_considered_actions=considered * ANYTIME_WIDER_CONSIDERED_ACTIONS)
   redraws = dataclasses.replace(config, eval_gumbel_scale=GUMBEL_SCALE_OF_REDRAWS)
   return ((f"network + Gumbel MuZero search, {simulations} simulations", config, [None]),
           (f"network + wider search, {wider.eval_num_simulations} simulations over "

@@ -47,6 +47,9 @@ ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions",
 # support is --min_support=1), boxes turned only about the vertical unless their row says otherwise
 # (a CSV's Height is the height a box is meant to stand at), and the anytime packer.
 PACK_DEFAULTS = {"min_support": 0.75, "rotation_rule": "upright", "pack_policy": "anytime"}
+# The anytime packer's wider search: these factors times the evaluation search's simulations and
+# considered actions (purepi.anytime; the pack memory estimate counts its tree).
+ANYTIME_WIDER_SIMULATIONS, ANYTIME_WIDER_CONSIDERED_ACTIONS = 2, 4
 # Settings added since, whose every older workdir ran with one value (not the new default).
 FORMER_VALUES = {"value_pooling": "sum"}
 

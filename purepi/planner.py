@@ -35,8 +35,10 @@ from purepi.policies.search_policy import make_greedy_policy
 from purepi.training import memory
 from purepi.training.checkpoints import load_params
 
-# The network `pack` uses when given no checkpoint: its config.json, params.msgpack and provenance.md.
-SHIPPED_NETWORK = Path(__file__).parent / "shipped_network"
+# The network `pack` uses when given no checkpoint (its config.json, params.msgpack and provenance.md):
+# trained on container loads with orientation rules and full support (real_loads.flags). The main
+# job's network ships beside it, in shipped_network/ (`--checkpoint=purepi/shipped_network`).
+REAL_LOAD_NETWORK = Path(__file__).parent / "real_load_network"
 # EMSs the network sees per item (the largest): BinPack-v2's 40 for 20 items. On the 132-item
 # docs/example_load.csv, seeing the 264 largest of 1003 slots packed as well as seeing all (both
 # 83.9%) in half the time (one measurement, the cores shared with a training run).
@@ -68,8 +70,8 @@ def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = 
     items: a CSV file (`Item_Name,Length,Width,Height,Quantity[,Rotation]`, as `--mode=pack` reads) or
       `(name, length, width, height, quantity[, rotation])` rows, lengths in whole millimetres.
     container_dims: the container's inner lengths in mm; a 20-foot container by default.
-    checkpoint: a trained workdir or one of its checkpoints; None is the network shipped with
-      purepi (`SHIPPED_NETWORK`).
+    checkpoint: a trained workdir or one of its checkpoints; None is the real-load network shipped
+      with purepi (`REAL_LOAD_NETWORK`).
     policy: "anytime" (the best plan found in `time_limit` seconds: `purepi.anytime`), "search" (the
       network with the evaluation's Gumbel MuZero search) or "greedy" (the network alone).
     seed: the same seed gives the same plan (anytime: within the same number of tries).
@@ -89,7 +91,7 @@ def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = 
   """
   if policy not in PACK_POLICIES:
     raise UsageError(f"policy={policy!r} is not one of {', '.join(PACK_POLICIES)}")
-  params, trained = load_params(str(checkpoint or SHIPPED_NETWORK))
+  params, trained = load_params(str(checkpoint or REAL_LOAD_NETWORK))
   csv_path = str(items) if isinstance(items, (str, os.PathLike)) else ""
   config = dataclasses.replace(trained, mode="pack", csv_path=csv_path, pack_policy=policy, seed=seed,
                                container_dims=tuple(container_dims), time_limit=time_limit,
@@ -101,9 +103,9 @@ def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = 
 
 
 def trained_network(config) -> str:
-  """The trained network a mode runs: `--checkpoint`, else the network shipped with purepi for
-  `--mode=pack` and the workdir's run for the other modes."""
-  return config.checkpoint or str(SHIPPED_NETWORK if config.mode == "pack" else config.workdir)
+  """The trained network a mode runs: `--checkpoint`, else the real-load network shipped with purepi
+  for `--mode=pack` and the workdir's run for the other modes."""
+  return config.checkpoint or str(REAL_LOAD_NETWORK if config.mode == "pack" else config.workdir)
 
 
 def sized_for_load(config, rows=None, given=()):

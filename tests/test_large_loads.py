@@ -53,7 +53,7 @@ def test_rows_and_the_same_csv_give_the_same_plan(tmp_path):
 
 
 @pytest.mark.parametrize("items, problem", [
-    ([("box", 100, 100, 100)], "item 1: expected (Item_Name, Length, Width, Height, Quantity)"),
+    ([("box", 100, 100, 100)], "item 1: expected (Item_Name, Length, Width, Height, Quantity[, Rotation])"),
     ([("box", 100, 100, 100, 1), ("box", 100, "wide", 100, 1)], "item 2: Width of 'box' must be an integer"),
     ([("box", 100, 100, 0, 1)], "item 1: Height of 'box' must be positive, got 0"),
     ([("mast", 9000, 100, 100, 1)], "item 1: Length 9000 of 'mast' exceeds the container's 5870 mm"),
@@ -71,7 +71,7 @@ def test_a_container_smaller_than_every_item_is_refused():
 
 
 def test_an_unknown_policy_is_refused():
-  with pytest.raises(UsageError, match="policy='best' is not one of search, greedy"):
+  with pytest.raises(UsageError, match="policy='best' is not one of anytime, search, greedy"):
     purepi.pack(KINDS, checkpoint=TRAINED, policy="best")
 
 

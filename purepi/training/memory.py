@@ -13,6 +13,7 @@ import os
 
 import jax
 
+from purepi import config as config_lib
 from purepi.devices import local_rows
 from purepi.errors import UsageError
 
@@ -54,7 +55,8 @@ def estimate_pack_bytes(config, env) -> int:
   state_bytes = tree_bytes(state)
   num_steps = env.generator.max_num_items
   recorded = (num_steps + 1) * state_bytes + num_steps * (tree_bytes(timestep.observation) + 16)
-  simulations = config.eval_num_simulations if config.pack_policy == "search" else 0
+  simulations = {"greedy": 0, "search": config.eval_num_simulations,
+                 "anytime": config.eval_num_simulations * config_lib.ANYTIME_WIDER_SIMULATIONS}[config.pack_policy]
   search = (simulations + 1) * (state_bytes + 4 * num_actions)
   model_size = config.num_heads * config.key_size
   num_tokens = env.obs_num_ems + env.generator.max_num_items

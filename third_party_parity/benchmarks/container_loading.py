@@ -15,7 +15,8 @@ support, so under a support rule its plan keeps the boxes that rest on enough of
 
 Writes into `--out`: results.jsonl (a line per problem and support rule, appended as each is
 done, so a stopped run continues where it stopped), tables.md (a table per support rule: mean
-utilization per class and method, mean seconds per problem) and container_loading.png.
+utilization per class and method, mean seconds per problem), summary.md (README's short table) and
+container_loading.png.
 Settings are chosen on problems 1-50 of each class; report on 51 on.
 """
 import json
@@ -123,6 +124,22 @@ def tables(records) -> str:
   return "\n".join(lines) + "\n"
 
 
+def summary(records) -> str:
+  """README's table: per class, anytime, the best heuristic and py3dbp, under each support rule."""
+  supports = sorted({record["min_support"] for record in records}, reverse=True)
+  rule_name = lambda value: "full support" if value == 1 else (f"support {value:g}" if value else "no support rule")
+  methods = [method for method in ("anytime", "best heuristic", "py3dbp") if all(method in r for r in records)]
+  header = " | ".join(f"{method}, {rule_name(value)}" for value in supports for method in methods)
+  lines = [f"| class | {header} |", "|---|" + "---:|" * (len(supports) * len(methods))]
+  for class_number in sorted({record["class"] for record in records}) + ["all"]:
+    cells = []
+    for value in supports:
+      rows = [r for r in records if r["min_support"] == value and class_number in (r["class"], "all")]
+      cells += [f"{np.mean([row[method]['utilization'] for row in rows]):.3f}" for method in methods]
+    lines.append(f"| {'BR' + str(class_number) if class_number != 'all' else 'mean'} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def plot(records, path):
   import matplotlib
   matplotlib.use("Agg")
@@ -175,5 +192,6 @@ def bench_container_loading(args):
               f"{record['best heuristic']['utilization']:.3f}"
               + (f", py3dbp {record['py3dbp']['utilization']:.3f}" if "py3dbp" in record else ""), flush=True)
   (out / "tables.md").write_text(tables(records))
+  (out / "summary.md").write_text(summary(records))
   plot(records, out / "container_loading.png")
   print(tables(records))
