@@ -225,10 +225,39 @@ def load_params(checkpoint: str):
   workdir, iteration = trained_run(checkpoint)
   run_config = load_config(workdir / "config.json")
   if (workdir / NETWORK_FILE).is_file() and not (workdir / "checkpoints").is_dir():
-    from flax import serialization
-    return serialization.msgpack_restore((workdir / NETWORK_FILE).read_bytes()), run_config
+    return read_network_file(workdir / NETWORK_FILE, run_config), run_config
   payload = Checkpointer(workdir / "checkpoints").restore_to_host(iteration)
   return payload["params"], run_config
+
+
+def read_network_file(path: Path, run_config):
+  """The parameters of an exported network, checked against the network its config.json describes.
+
+  Raises:
+    UsageError naming the file: cut short, empty or not a network file; or parameters of other
+    names or shapes than that network's (another network's file, or a config.json that does not
+    match it).
+  """
+  from flax import serialization
+
+  from purepi.evaluation.protocol import make_env
+  from purepi.networks import make_network
+  try:
+    params = serialization.msgpack_restore(path.read_bytes())
+  except Exception as error:  # msgpack raises several types for a damaged file
+    raise UsageError(f"{path}: not a network purepi wrote, or damaged ({type(error).__name__}: {error}); "
+                     "export it again with --mode=export") from None
+  network = make_network(run_config)
+  _, timestep = jax.eval_shape(make_env(run_config).reset, jax.random.PRNGKey(0))
+  expected = jax.eval_shape(network.init, jax.random.PRNGKey(0), timestep.observation)
+  shapes = lambda tree: {jax.tree_util.keystr(where): tuple(np.shape(leaf))
+                         for where, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+  found, wanted = shapes(params) if isinstance(params, dict) else {}, shapes(expected)
+  if found != wanted:
+    differing = sorted(set(found) ^ set(wanted)) or sorted(name for name in found if found[name] != wanted[name])
+    raise UsageError(f"{path}: its parameters are not those of the network {path.parent / 'config.json'} "
+                     f"describes (first difference: {differing[0]}); the two files come from different runs")
+  return params
 
 
 def export_network(checkpoint: str, directory) -> Path:

@@ -1,0 +1,73 @@
+"""A damaged exported network is one line naming the file, exit 2, for --checkpoint and purepi.pack."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import purepi
+from purepi.errors import UsageError
+from purepi.training.checkpoints import export_network
+
+ROOT = Path(__file__).parent.parent
+TRAINED = Path(__file__).parent / "data" / "workdir_v0"
+ROWS = [("box", 400, 300, 200, 2)]
+
+
+def cut_short(directory):
+  path = directory / "params.msgpack"
+  path.write_bytes(path.read_bytes()[:1000])
+
+
+def emptied(directory):
+  (directory / "params.msgpack").write_bytes(b"")
+
+
+def config_of_another_network(directory):
+  path = directory / "config.json"
+  config = json.loads(path.read_text())
+  config["key_size"] *= 2
+  path.write_text(json.dumps(config))
+
+
+DAMAGES = {"cut short": (cut_short, "params.msgpack: not a network purepi wrote, or damaged"),
+           "empty": (emptied, "params.msgpack: not a network purepi wrote, or damaged"),
+           "another network's config": (config_of_another_network, "its parameters are not those of the network")}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+  directory = tmp_path_factory.mktemp("network") / "ok"
+  export_network(str(TRAINED), directory)
+  return directory
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_purepi_pack_on_a_damaged_network_is_a_usage_error(exported, tmp_path, damage):
+  damaged = tmp_path / "damaged"
+  shutil.copytree(exported, damaged)
+  spoil, problem = DAMAGES[damage]
+  spoil(damaged)
+  with pytest.raises(UsageError, match=problem) as error:
+    purepi.pack(ROWS, checkpoint=damaged, policy="greedy")
+  assert str(damaged) in str(error.value) and "\n" not in str(error.value)
+  assert purepi.pack(ROWS, checkpoint=exported, policy="greedy").placements
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_pack_and_eval_on_a_damaged_network_exit_2_in_one_line(exported, tmp_path, damage):
+  damaged = tmp_path / "damaged"
+  shutil.copytree(exported, damaged)
+  spoil, problem = DAMAGES[damage]
+  spoil(damaged)
+  (tmp_path / "load.csv").write_text("Item_Name,Length,Width,Height,Quantity\nbox,400,300,200,2\n")
+  for mode in (["--mode=pack", f"--csv_path={tmp_path / 'load.csv'}", f"--workdir={tmp_path / 'plan'}"],
+               ["--mode=eval", "--eval_num_episodes=2"]):
+    result = subprocess.run([sys.executable, "run.py", *mode, f"--checkpoint={damaged}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert problem in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+  assert not list((tmp_path / "plan").glob("plan*"))
