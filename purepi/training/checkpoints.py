@@ -262,15 +262,20 @@ def read_network_file(path: Path, run_config):
 
 def export_network(checkpoint: str, directory) -> Path:
   """Writes the trained network of `checkpoint` into `directory` on its own: `NETWORK_FILE` (the
-  parameters, without optimiser state or replay buffer) and the run's config.json; `load_params`
-  and `--checkpoint` read that directory. Returns the parameters' path."""
+  parameters, without optimiser state or replay buffer) and the run's config.json, holding no path
+  of this machine (`workdir` is the run folder's name); `load_params` and `--checkpoint` read that
+  directory. Returns the parameters' path."""
+  import json
+
   from flax import serialization
   params, _ = load_params(checkpoint)
   workdir, _ = trained_run(checkpoint)
+  settings = json.loads((workdir / "config.json").read_text())
+  settings.update(workdir=workdir.resolve().name, checkpoint="")
   directory = Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   for name, content in ((NETWORK_FILE, serialization.msgpack_serialize(jax.tree.map(np.asarray, params))),
-                        ("config.json", (workdir / "config.json").read_bytes())):
+                        ("config.json", (json.dumps(settings, indent=2) + "\n").encode())):
     temporary = directory / f"{name}.tmp"
     with naming(directory / name):
       temporary.write_bytes(content)
