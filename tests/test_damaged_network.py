@@ -44,12 +44,18 @@ def exported(tmp_path_factory):
   return directory
 
 
-@pytest.mark.parametrize("damage", list(DAMAGES))
-def test_purepi_pack_on_a_damaged_network_is_a_usage_error(exported, tmp_path, damage):
+def damaged_copy(exported, tmp_path, damage):
+  """`(directory, problem)`: a copy of the exported network spoilt by `damage`, and what its error says."""
   damaged = tmp_path / "damaged"
   shutil.copytree(exported, damaged)
   spoil, problem = DAMAGES[damage]
   spoil(damaged)
+  return damaged, problem
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_purepi_pack_on_a_damaged_network_is_a_usage_error(exported, tmp_path, damage):
+  damaged, problem = damaged_copy(exported, tmp_path, damage)
   with pytest.raises(UsageError, match=problem) as error:
     purepi.pack(ROWS, checkpoint=damaged, policy="greedy")
   assert str(damaged) in str(error.value) and "\n" not in str(error.value)
@@ -59,10 +65,7 @@ def test_purepi_pack_on_a_damaged_network_is_a_usage_error(exported, tmp_path, d
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_pack_and_eval_on_a_damaged_network_exit_2_in_one_line(exported, tmp_path, damage):
-  damaged = tmp_path / "damaged"
-  shutil.copytree(exported, damaged)
-  spoil, problem = DAMAGES[damage]
-  spoil(damaged)
+  damaged, problem = damaged_copy(exported, tmp_path, damage)
   (tmp_path / "load.csv").write_text("Item_Name,Length,Width,Height,Quantity\nbox,400,300,200,2\n")
   for mode in (["--mode=pack", f"--csv_path={tmp_path / 'load.csv'}", f"--workdir={tmp_path / 'plan'}"],
                ["--mode=eval", "--eval_num_episodes=2"]):
