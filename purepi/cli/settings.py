@@ -29,7 +29,6 @@ FROM_THE_TRAINED_RUN_UNLESS_GIVEN = {
     "render": INSTANCES + HELD_OUT + ("num_renders",),
     "pack": INSTANCES + EVALUATION_SEARCH + ("pack_policy", "seed", "time_limit", "rotation_rule"),
 }
-
 # The modes that run no trained run's network read only the command line.
 COMMAND_LINE_ONLY = {
     "baselines": ("mode", "progress", "num_cpu_devices") + INSTANCES + ("rotations",) + HELD_OUT,

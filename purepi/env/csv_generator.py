@@ -1,10 +1,10 @@
 """The CSV file of a real container's load: item types, their lengths in millimetres and counts.
 
 The file has the header `Item_Name,Length,Width,Height,Quantity` and one row per
-item type; an optional last column `Rotation` says how each kind may turn
-(`none`, `upright`, `any` or three 0/1 flags: `purepi.env.orientations.orientation_rule`;
-an empty cell takes the caller's default rule). `read_items` reads one, checking every size before anything is
-allocated for it (`listed_items` checks the same rows given in Python);
+item type; an optional last column `Rotation` says how each kind may turn (`none`,
+`upright`, `any` or three 0/1 flags: `purepi.env.orientations.orientation_rule`; an
+empty cell takes the caller's default rule). `read_items` reads one, checking every
+size before anything is allocated for it (`listed_items` checks the same rows given in Python);
 `purepi.env.generator.CSVGenerator` (`ItemListGenerator`) makes them an
 instance, and `save_instance_to_csv` writes an instance back as such a file.
 """
