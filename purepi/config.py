@@ -45,8 +45,10 @@ ADDED_FIELDS = {"eval_max_num_considered_actions": "max_num_considered_actions",
 # loader accepts (each box on at least 3/4 of its base: a uniformly filled box's centre of gravity then
 # lies over its support, which any fraction above 1/2 ensures, here with a margin; the literature's full
 # support is --min_support=1), boxes turned only about the vertical unless their row says otherwise
-# (a CSV's Height is the height a box is meant to stand at), and the anytime packer.
-PACK_DEFAULTS = {"min_support": 0.75, "rotation_rule": "upright", "pack_policy": "anytime"}
+# (a CSV's Height is the height a box is meant to stand at), and the anytime packer, in a 20-foot
+# container unless --container_dims says otherwise, whatever container the network trained in.
+PACK_DEFAULTS = {"min_support": 0.75, "rotation_rule": "upright", "pack_policy": "anytime",
+                 "container_dims": (5870, 2330, 2200)}
 # The anytime packer's wider search: these factors times the evaluation search's simulations and
 # considered actions (purepi.anytime; the pack memory estimate counts its tree).
 ANYTIME_WIDER_SIMULATIONS, ANYTIME_WIDER_CONSIDERED_ACTIONS = 2, 4

@@ -236,3 +236,19 @@ def test_a_load_whose_every_box_is_larger_than_the_container_is_refused(tmp_path
                   f"--checkpoint={TRAINED}")
   assert result.returncode == 2 and "exceeds the container" in result.stderr, result.stderr
   assert len(result.stderr.strip().splitlines()) == 1 and not list((tmp_path / "plan").glob("plan*"))
+
+
+def test_pack_defaults_hold_whatever_the_trained_run_did():
+  """The network pack ships trained in a quarter container at full support: pack still packs a
+  20-foot container with 3/4 support, boxes upright, anytime, unless the command line says."""
+  from purepi.cli import settings
+  from purepi.config import Config
+  trained = workdir_lib.load_config(ROOT / "purepi" / "real_load_network" / "config.json")
+  assert trained.container_dims != (5870, 2330, 2200) and trained.min_support == 1.0
+  command = Config(mode="pack", csv_path="load.csv")
+  packed = settings.for_trained_run(command, trained, given=("csv_path",))
+  assert (packed.container_dims, packed.min_support, packed.rotation_rule, packed.pack_policy) == (
+      (5870, 2330, 2200), 0.75, "upright", "anytime")
+  given = dataclasses.replace(command, container_dims=(12030, 2350, 2390), min_support=1.0)
+  packed = settings.for_trained_run(given, trained, given=("csv_path", "container_dims", "min_support"))
+  assert (packed.container_dims, packed.min_support) == ((12030, 2350, 2390), 1.0)
