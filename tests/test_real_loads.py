@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -27,7 +26,6 @@ from purepi.training import workdir as workdir_lib
 ROOT = Path(__file__).parent.parent
 TRAINED = Path(__file__).parent / "data" / "workdir_v0"  # a tiny trained run, max_num_items=5
 BR_DIRECTORY = ROOT / "third_party_parity" / "benchmarks" / "br"
-NAMES = [permutation for permutation in ORIENTATIONS["all"]]
 # Boxes of three kinds with their own rules, more than a small container holds.
 RULED_CSV = ("Item_Name,Length,Width,Height,Quantity,Rotation\n"
              "tv,1200,200,800,3,none\nfridge,700,700,1800,2,upright\ncarton,600,400,300,6,any\n"
@@ -39,7 +37,7 @@ def test_rules_in_words_and_flags():
   assert orientation_rule("upright") == orientation_rule("001")
   assert orientation_rule("any") == orientation_rule("111") == (True,) * 6
   # "110": the height may not stand vertical: only orientations with the length or width up.
-  assert [permutation[2] for permutation, allowed in zip(NAMES, orientation_rule("110")) if allowed] == [1, 1, 0, 0]
+  assert [permutation[2] for permutation, allowed in zip(ORIENTATIONS["all"], orientation_rule("110")) if allowed] == [1, 1, 0, 0]
   for bad in ("sideways", "000", "12", "1101"):
     with pytest.raises(ValueError, match="orientation rule"):
       orientation_rule(bad)
