@@ -145,7 +145,7 @@ def plot(records, path):
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   supports = sorted({record["min_support"] for record in records}, reverse=True)
-  figure, axes = plt.subplots(1, len(supports), figsize=(5.5 * len(supports), 3.6), squeeze=False, sharey=True)
+  figure, axes = plt.subplots(1, len(supports), figsize=(5.5 * len(supports), 4.0), squeeze=False, sharey=True)
   for axis, min_support in zip(axes[0], supports):
     chosen = [record for record in records if record["min_support"] == min_support]
     classes = sorted({record["class"] for record in chosen})
@@ -155,13 +155,14 @@ def plot(records, path):
       means = [np.mean([r[method]["utilization"] for r in chosen if r["class"] == c]) for c in classes]
       axis.bar(np.arange(len(classes)) + offset * width, means, width, label=method)
     axis.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, [f"BR{c}" for c in classes])
-    axis.set_ylim(0.5, 1.0)
+    axis.set_ylim(0.0, 1.0)
     axis.set_title("full support" if min_support == 1 else ("no support rule" if not min_support
                                                              else f"support {min_support:g}"))
     axis.grid(axis="y", alpha=0.3)
   axes[0][0].set_ylabel("volume utilization")
-  axes[0][-1].legend(loc="lower right", fontsize=8)
-  figure.tight_layout()
+  handles, labels = axes[0][0].get_legend_handles_labels()
+  figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+  figure.tight_layout(rect=(0, 0.06, 1, 1))
   figure.savefig(path, dpi=110)
   plt.close(figure)
 
