@@ -11,10 +11,11 @@
   4. while time remains: a wider search (twice the simulations over four times the considered
      actions), then the evaluation's search with root Gumbel noise, a new draw each time.
 
-A search starts only when the time left covers its estimated duration (the previous search's; before
-any, the greedy network's times the simulations plus one). The limit counts from the call, compilation
-included. Every plan honours the environment's rules: the support fraction and each box's orientation
-rule; the network's own plans turn boxes only as it was trained to (`--rotations`).
+A search starts only when the time left covers its estimated duration (the previous search's, scaled
+by the ratio of their simulations; before any, the greedy network's times the simulations plus one).
+The limit counts from the call, compilation included. Every plan honours the environment's rules:
+the support fraction and each box's orientation rule; the network's own plans turn boxes only as it
+was trained to (`--rotations`).
 """
 import dataclasses
 import itertools
@@ -71,8 +72,11 @@ def pack_anytime(config, env, params, rows=None, progress: bool = False) -> Load
     greedy_seconds = keep("greedy network", episode_player(env, make_greedy_policy(env, network, params)),
                           policy_key)
     searches = search_schedule(config)
-    estimate = greedy_seconds * (config.eval_num_simulations + 1)
+    estimate, simulations = greedy_seconds * (config.eval_num_simulations + 1), config.eval_num_simulations
     for name, search_config, draws in searches:
+      # A search's time grows with its simulations: scale the last one's to this one's.
+      estimate *= search_config.eval_num_simulations / simulations
+      simulations = search_config.eval_num_simulations
       play = episode_player(env, make_search_policy(
           env, network, params, num_simulations=search_config.eval_num_simulations,
           max_num_considered_actions=search_config.eval_max_num_considered_actions,
