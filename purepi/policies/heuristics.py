@@ -122,13 +122,13 @@ def space_first(ems_order: str, item_rule: str):
   The EMS is the first, in `ems_order`, that some item fits: "xzy" deepest-bottom-left
   (x1, then z1, then y1: walls built from the back), "zxy" lowest first (layers). The
   item and its orientation are the largest item that fits there ("volume", the flattest
-  orientation of it, then the longest along x) or the one filling the largest fraction of
-  the EMS ("fill", then the flattest), or the largest item standing tallest ("volume_tall": walls of
-  full height).
+  orientation of it, then the longest along x), or the largest item standing tallest
+  ("volume_tall": walls of full height). (The item filling the largest fraction of that one EMS
+  is the largest item: a "fill" rule would choose the same.)
   """
   ems_keys = {"xzy": lambda ems: (ems.x1, ems.z1, ems.y1), "zxy": lambda ems: (ems.z1, ems.x1, ems.y1)}[ems_order]
-  if item_rule not in ("volume", "fill", "volume_tall"):
-    raise ValueError(f"item_rule must be volume, fill or volume_tall, got {item_rule!r}")
+  if item_rule not in ("volume", "volume_tall"):
+    raise ValueError(f"item_rule must be volume or volume_tall, got {item_rule!r}")
 
   def policy_fn(key, state, timestep):
     del key, state
@@ -138,8 +138,6 @@ def space_first(ems_order: str, item_rule: str):
     ems_id = _first_lexicographic_minimum(ems_keys(ems), jnp.any(fits_any_way, axis=-1))
     batch = jnp.arange(ems_id.shape[0])
     item_volumes = _item_volumes(observation.items)  # [B, I]
-    if item_rule == "fill":
-      item_volumes = item_volumes / jnp.maximum(_ems_volumes(ems)[batch, ems_id], 1e-30)[:, None]
     if not orientation_count(observation):
       item_id = _first_lexicographic_minimum((-item_volumes,), fits_any_way[batch, ems_id])
       return jnp.stack([ems_id, item_id], axis=-1), {}
@@ -166,6 +164,5 @@ HEURISTICS = {
 # and 1 of BR4 under full support, "xzy" with "volume_tall" was best on two.
 SPACE_FIRST_HEURISTICS = {
     f"space_first_{ems_order}_{item_rule}": space_first(ems_order, item_rule)
-    for ems_order, item_rule in (("xzy", "volume"), ("xzy", "fill"), ("xzy", "volume_tall"),
-                                 ("zxy", "volume"), ("zxy", "fill"))
+    for ems_order, item_rule in (("xzy", "volume"), ("xzy", "volume_tall"), ("zxy", "volume"))
 }
