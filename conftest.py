@@ -30,6 +30,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+from docs.screenshot import chromium_path  # noqa: E402
+
 settings.register_profile(
     "ci",
     deadline=None,
@@ -61,3 +63,23 @@ def release_compiled_programs():
   import jax
   jax.clear_caches()
   gc.collect()
+
+
+# The browser tests of the plan page need Chromium (Debian's `chromium`; docs/screenshot.py finds
+# it). Without one they are left out with one line saying why; CI installs it and sets
+# PUREPI_REQUIRE_BROWSER=1, so there a missing browser is an error, never a silent skip.
+BROWSER_TESTS = "tests/test_plan_page_browser.py"
+NO_BROWSER = None if chromium_path() else f"{BROWSER_TESTS} left out: no chromium on this machine (apt install chromium)"
+if NO_BROWSER and os.environ.get("PUREPI_REQUIRE_BROWSER"):
+  raise pytest.UsageError(f"PUREPI_REQUIRE_BROWSER is set, but {NO_BROWSER}")
+collect_ignore = [BROWSER_TESTS] if NO_BROWSER else []
+
+
+def pytest_report_header(config):
+  del config
+  return NO_BROWSER
+
+
+def pytest_terminal_summary(terminalreporter):
+  if NO_BROWSER:
+    terminalreporter.write_line(NO_BROWSER, yellow=True)

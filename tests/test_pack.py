@@ -11,6 +11,7 @@ from purepi import planner
 from purepi.cli import pack
 from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env
+from purepi.policies.load_plan import LoadPlan
 from purepi.training import workdir as workdir_lib
 from tests import plan_checks
 
@@ -45,6 +46,8 @@ def test_plan_files_and_summary(plans):
       (p.name, p.copy) for p in plan.unplaced}
   assert (directory / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert (directory / "plan_steps.gif").read_bytes()[:6] == b"GIF89a"
+  assert (directory / "plan.html").read_text().startswith("<!DOCTYPE html>")
+  assert LoadPlan.from_json(directory / "plan.json") == plan
 
 
 def test_placed_and_unplaced_items_are_exactly_the_csv_items(plans):

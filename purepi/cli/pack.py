@@ -22,6 +22,8 @@ network; the same `--seed` gives the same plan. Writes into `--workdir`:
                utilization, the policy that made the plan, the support and rotation rules, and
                with the anytime packer the seconds spent and every plan tried;
   plan.png     the packed container; plan_steps.gif one frame per placement;
+  plan.html    the plan as an interactive 3D page (`purepi.policies.plan_page`): turn the load,
+               click a box, step through the loading order; it opens from disk in a browser;
 and prints a one-screen summary.
 
 A CSV with more items than a given `--max_num_items`, or a load too large for
@@ -98,7 +100,7 @@ def main(config):
   paths = list(write_plan(plan, config, directory))
   viewer.render(plan.final_state, path=str(directory / "plan.png"))
   viewer.animate(plan.steps, str(directory / "plan_steps.gif"))
-  paths += [directory / "plan.png", directory / "plan_steps.gif"]
+  paths += [directory / "plan.png", directory / "plan_steps.gif", plan.to_html(directory / "plan.html")]
   print(summary(plan, config, paths))
   return plan
 

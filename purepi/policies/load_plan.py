@@ -11,6 +11,8 @@ unless the run allows `--rotations`) and its volume. The items never placed
 are listed apart.
 """
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence
 
 import jax
@@ -18,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purepi.env.orientations import ORIENTATION_NAMES
+from purepi.policies.plan_page import write_plan_page
 from purepi.policies.rollout import rollout
 
 
@@ -61,6 +64,21 @@ class LoadPlan:
   def steps(self):
     """The states from the empty container to the last placement, one per frame of an animation."""
     return jax.tree.map(lambda leaf: leaf[:len(self.placements) + 1], self.states)
+
+  @classmethod
+  def from_json(cls, path) -> "LoadPlan":
+    """The plan a `plan.json` of `--mode=pack` holds (without the episode's states)."""
+    written = json.loads(Path(path).read_text(encoding="utf-8"))
+    placements = [Placement(**row) for row in written["placed"]]
+    unplaced = [Placement(0, row["item"], row["name"], row["copy"], -1, -1, -1, row["x_len"], row["y_len"],
+                          row["z_len"], "LWH", row["volume"], 0.0) for row in written["did_not_fit"]]
+    return cls(placements, unplaced, written["utilization"], tuple(written["container_mm"]),
+               written["policy"], states=None, seconds=written.get("seconds", 0.0),
+               tried=tuple(written.get("tried", ())))
+
+  def to_html(self, path) -> Path:
+    """Writes the plan's interactive 3D page to `path` (`purepi.policies.plan_page`); returns it."""
+    return write_plan_page(self, path)
 
 
 def episode_player(env, policy_fn, on_step: Optional[Callable[[int], None]] = None):

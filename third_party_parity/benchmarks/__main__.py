@@ -9,13 +9,15 @@
   python -m third_party_parity.benchmarks train_sizes [--sizes=20,50,100] [--rollout_batch_size=16] [--repeats=1]
   python -m third_party_parity.benchmarks container_loading [--classes=1,4,7,10,15] [--problems=51-60]
       [--time_limit=60] [--supports=1,0] [--checkpoint=DIR] [--out=DIR]
+  python -m third_party_parity.benchmarks plan_page [--repeats=5]
 
 Each benchmark prints compile time apart from run time, the speed of each side
 and their ratio, after checking that both computed the same thing; `paper_scale`
 times purepi's training iteration alone, beside the blog's figure, `throughput`
 the main job's iteration and its parts, `sizes` each part from 20 to 200 items, `train_sizes` an
 iteration at larger and mixed training sizes, `container_loading` the packer on the Bischoff-Ratcliff
-classes beside the heuristics and py3dbp. Add one by
+classes beside the heuristics and py3dbp, `plan_page` the size and opening time of a 150-box plan's
+page in Chromium. Add one by
 writing a module with `bench_<name>(args)` and an entry in `BENCHMARKS` (and
 its flags in `add_arguments`).
 """
@@ -30,7 +32,8 @@ BENCHMARKS = {"env": "third_party_parity.benchmarks.env:bench_env",
               "ems_slots": "third_party_parity.benchmarks.sizes:bench_ems_slots",
               "throughput": "third_party_parity.benchmarks.throughput:bench_throughput",
               "train_sizes": "third_party_parity.benchmarks.throughput:bench_train_sizes",
-              "container_loading": "third_party_parity.benchmarks.container_loading:bench_container_loading"}
+              "container_loading": "third_party_parity.benchmarks.container_loading:bench_container_loading",
+              "plan_page": "third_party_parity.benchmarks.plan_page:bench_plan_page"}
 
 
 # CPU devices a benchmark runs on unless --num_cpu_devices says otherwise: throughput times the
