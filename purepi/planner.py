@@ -18,7 +18,9 @@ refused in one line that names the largest load that would.
 """
 import dataclasses
 import os
+import sys
 from pathlib import Path
+from typing import Dict
 
 import jax
 from tqdm import tqdm
@@ -109,9 +111,10 @@ def trained_network(config) -> str:
 
 
 def sized_for_load(config, rows=None, given=()):
-  """`config` with the instance sizes of its load (`config.csv_path`, or `rows`): see the module
-  docstring. Sizes named in `given` stay as they are."""
-  load_size = len(make_env(dataclasses.replace(config, max_num_items=None), rows).generator.item_names)
+  """`config` with the instance sizes of its load (`config.csv_path`, or `rows`; else random instances
+  of `config.max_num_items`): see the module docstring. Sizes named in `given` stay as they are."""
+  load_size = (len(make_env(dataclasses.replace(config, max_num_items=None), rows).generator.item_names)
+               if config.csv_path or rows is not None else config.max_num_items)
   num_items = config.max_num_items if "max_num_items" in given else max(config.max_num_items, load_size)
   num_slots = config.max_num_ems if "max_num_ems" in given else max(config.max_num_ems, ems_slots(num_items))
   num_observed = config.obs_num_ems if "obs_num_ems" in given else min(
@@ -119,8 +122,22 @@ def sized_for_load(config, rows=None, given=()):
   return dataclasses.replace(config, max_num_items=num_items, max_num_ems=num_slots, obs_num_ems=num_observed)
 
 
+def overflow_warning(config, overflowed: Dict[str, int], num_episodes: int) -> str:
+  """The warning line for the episodes that lost EMSs to their `config.max_num_ems` full slots
+  (`State.lost_ems`), `overflowed[policy]` of `num_episodes` each, naming a larger size; "" when none did."""
+  most = max(overflowed.values())
+  if not most:
+    return ""
+  by_policy = ", ".join(f"{policy} {count}" for policy, count in overflowed.items() if count)
+  return (f"warning: EMSs overflowed their {config.max_num_ems} slots in {most} of {num_episodes} episodes"
+          + (f" ({by_policy})" if len(overflowed) > 1 else "")
+          + " (free space lost; measured utilization is low): give "
+          f"--max_num_ems={max(ems_slots(config.max_num_items), 2 * config.max_num_ems)}")
+
+
 def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:
-  """Packs the load of `config` (`config.csv_path`, or `rows`) with the trained `params`."""
+  """Packs the load of `config` (`config.csv_path`, or `rows`) with the trained `params`; a plan that
+  lost EMSs to full slots is said on stderr (`overflow_warning`)."""
   try:
     env = make_env(config, rows)
   except UsageError as error:
@@ -129,6 +146,15 @@ def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:
     raise UsageError(f"{error}: leave --max_num_items out to pack the load at its own size, or give "
                      "a larger one") from None
   check_pack_fits(config, env)
+  plan = _pack(config, env, params, rows, progress)
+  warning = overflow_warning(config, {plan.policy: int(plan.final_state.lost_ems > 0)}, 1)
+  if warning:
+    print(warning, file=sys.stderr)
+  return plan
+
+
+def _pack(config, env, params, rows, progress: bool) -> LoadPlan:
+  """The plan of `config.pack_policy` for `env`'s load."""
   if config.pack_policy == "anytime":
     return pack_anytime(config, env, params, rows, progress)
   network = make_network(config)

@@ -151,7 +151,7 @@ def test_baseline_table_summarizes_every_heuristic(small_env):
   table = baselines.baseline_table(small_env, instance_keys, jax.random.PRNGKey(4))
   assert list(table) == list(heuristics.HEURISTICS)
   for summary in table.values():
-    assert set(summary) == {"mean", "ci95", "perfect_fraction", "items_placed"}
+    assert set(summary) == {"mean", "ci95", "perfect_fraction", "items_placed", "overflowed_episodes"}
     # Utilization is float32: a perfect packing may read a few ulps above 1.
     assert 0.0 < summary["mean"] <= 1.0 + 1e-6 and summary["ci95"] >= 0.0
     assert 0.0 <= summary["perfect_fraction"] <= 1.0
@@ -160,10 +160,11 @@ def test_baseline_table_summarizes_every_heuristic(small_env):
 
 def test_summarize_counts_perfect_packings_by_items_placed():
   outcome = EpisodeOutcome(utilization=np.array([1.0000001, 0.9999995, 0.99, 0.5]),
-                           items_placed=np.array([7, 5, 6, 2]), num_items=np.array([7, 6, 6, 4]))
+                           items_placed=np.array([7, 5, 6, 2]), num_items=np.array([7, 6, 6, 4]),
+                           ems_overflowed=np.array([False, True, False, True]))
   summary = summarize(outcome)
   assert summary["perfect_fraction"] == 0.5  # episodes 0 and 2 placed every item
-  assert summary["items_placed"] == 5.0
+  assert summary["items_placed"] == 5.0 and summary["overflowed_episodes"] == 2
   assert np.isclose(summary["mean"], np.mean(outcome.utilization))
 
 

@@ -18,6 +18,8 @@ import numpy as np
 # where XLA may divide or multiply by a reciprocal: they differ by at most 2 units in the last place
 # (1.2e-7 measured), hence this absolute tolerance for the environment's floats.
 ENV_FLOAT_TOLERANCE = 1e-6
+# purepi's State fields that Jumanji's has no counterpart of, whatever they hold.
+PUREPI_ONLY_FIELDS = ("lost_ems",)
 
 
 def as_fields(value):
@@ -26,9 +28,10 @@ def as_fields(value):
     return value._asdict()
   if dataclasses.is_dataclass(value):
     # A field holding None has no value: purepi's State.items_orientations, which Jumanji's State
-    # lacks, is None for every instance without orientation rules (all of Jumanji's).
+    # lacks, is None for every instance without orientation rules (all of Jumanji's). Jumanji keeps
+    # no count of the EMSs lost to full slots (State.lost_ems).
     return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)
-            if getattr(value, field.name) is not None}
+            if getattr(value, field.name) is not None and field.name not in PUREPI_ONLY_FIELDS}
   if isinstance(value, dict):
     return dict(value)
   if isinstance(value, (tuple, list)):

@@ -143,7 +143,7 @@ def test_ems_update_matches_jumanji_on_arbitrary_ems_sets():
     ems_mask = jax.random.bernoulli(mask_key, 0.8, (num_slots,))
     item = random_boxes(item_key, ())
     item = item.replace(x2=item.x2 + 1, y2=item.y2 + 1, z2=item.z2 + 1)  # items have positive sides
-    our_ems, our_mask = purepi_env.ems.update_ems(ems, ems_mask, item)
+    our_ems, our_mask, _ = purepi_env.ems.update_ems(ems, ems_mask, item)
     their_state = theirs.generator(key).replace(
         ems=jumanji_env.Space(**dict(ems.items())), ems_mask=ems_mask,
         items=jumanji_env.Item(*(jnp.reshape(length, (1,)) for length in purepi_env.item_from_space(item))),

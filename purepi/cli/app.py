@@ -92,14 +92,19 @@ def validated_config(flag_values=flags.FLAGS) -> config_lib.Config:
 
 
 def _with_trained_run(config):
-  """For a mode that runs a trained network: its trained run's settings, but for those given."""
-  if config.mode not in settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN:
+  """For a mode that runs a trained network: its trained run's settings, but for those given. The modes
+  that play a load get its own sizes (`purepi.planner.sized_for_load`) where `settings.sized_for_load`
+  says so."""
+  if config.mode not in {*settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN, *settings.SIZED_FOR_THE_LOAD}:
     return config
   from purepi import planner
-  from purepi.training.checkpoints import load_run_config
   given = given_settings()
-  trained = settings.for_trained_run(config, load_run_config(planner.trained_network(config)), given)
-  return planner.sized_for_load(trained, given=given) if config.mode == "pack" else trained
+  trained_size = config_lib.Config.max_num_items
+  if config.mode in settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN:
+    from purepi.training.checkpoints import load_run_config
+    trained = load_run_config(planner.trained_network(config))
+    config, trained_size = settings.for_trained_run(config, trained, given), trained.max_num_items
+  return planner.sized_for_load(config, given=given) if settings.sized_for_load(config, trained_size) else config
 
 
 def parse_config(arguments) -> config_lib.Config:

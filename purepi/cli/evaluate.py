@@ -1,16 +1,22 @@
-"""The modes that measure or show trained runs: `eval`, `render`, `baselines`, `compare`."""
+"""The modes that measure or show trained runs: `eval`, `render`, `baselines`, `compare`.
+
+`eval`, `render` and `baselines` say, in a warning line on stderr, how many episodes of each policy
+lost EMSs to full slots (`purepi.planner.overflow_warning`); the baselines table counts them too.
+"""
+import sys
 from pathlib import Path
 
 import jax
 
 from purepi import config as config_lib
+from purepi import planner
 from purepi.cli import settings
 from purepi.devices import replicate
 from purepi.errors import UsageError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import compare, reports, scaling
 from purepi.evaluation.evaluator import Evaluator
-from purepi.evaluation.protocol import first_state_values, held_out_keys, make_env
+from purepi.evaluation.protocol import first_state_values, held_out_keys, make_env, summarize
 from purepi.networks import make_network
 from purepi.training.checkpoints import load_params
 
@@ -43,6 +49,11 @@ def eval_main(config):
       params, evaluator.instance_keys)
   print(f"Value head at the first state: {float(values.mean()):.4f} on average (search reached "
         f"{record['eval_search_utilization']:.4f}).")
+  _warn_of_overflows(run_config, {
+      "greedy network": record["eval_greedy_overflowed_episodes"],
+      "network + search": record["eval_search_overflowed_episodes"],
+      **{name: summary["overflowed_episodes"] for name, summary in baselines.items()}},
+      run_config.eval_num_episodes)
 
 
 def render_main(config):
@@ -54,11 +65,12 @@ def render_main(config):
   run_config, env, network, params = _load_for_evaluation(config)
   instance_keys, _ = held_out_keys(run_config)
   num_instances = 1 if run_config.csv_path else run_config.num_renders
-  paths = reports.render_greedy_instances(
+  paths, overflowed = reports.render_greedy_instances(
       env, network, params, instance_keys[:num_instances], Path(config.workdir) / "renders",
       progress=config.progress)
   for path in paths:
     print(path)
+  _warn_of_overflows(run_config, {"greedy network": overflowed}, num_instances)
 
 
 def baselines_main(config):
@@ -67,8 +79,19 @@ def baselines_main(config):
   instance_keys, policy_key = held_out_keys(config)
   results = baselines_lib.evaluate_heuristics(env, instance_keys, policy_key, progress=config.progress)
   print(f"Held-out instances: {config.eval_num_episodes} (eval_seed {config.eval_seed})"
-        + (f", {config.csv_path}" if config.csv_path else ""))
+        + (f", {config.csv_path}" if config.csv_path else "")
+        + f"; {config.max_num_items} items, {config.max_num_ems} EMS slots, {config.obs_num_ems} observed")
   print(baselines_lib.format_table(results))
+  _warn_of_overflows(config, {name: summarize(result["outcome"])["overflowed_episodes"]
+                              for name, result in results.items()}, config.eval_num_episodes)
+
+
+def _warn_of_overflows(config, overflowed, num_episodes: int):
+  """Prints `planner.overflow_warning` on stderr when some of the `num_episodes` episodes of a policy
+  lost EMSs to full slots; `overflowed[policy]` counts them."""
+  warning = planner.overflow_warning(config, overflowed, num_episodes)
+  if warning:
+    print(warning, file=sys.stderr)
 
 
 def compare_main(config):

@@ -40,6 +40,19 @@ COMMAND_LINE_ONLY = {
 }
 
 
+# The modes that play a load at its own size, as `--mode=pack` does (`purepi.planner.sized_for_load`),
+# when `sized_for_load` says so; the EMS slots of BinPack-v2's 20 items overflow on larger loads.
+SIZED_FOR_THE_LOAD = ("pack", "eval", "render", "baselines")
+
+
+def sized_for_load(config: config_lib.Config, trained_size: int) -> bool:
+  """Whether `config.mode` plays its load at the load's own size: always for `pack`; for the other
+  modes of `SIZED_FOR_THE_LOAD` on a CSV, or at more items than `trained_size` (the trained run's
+  `max_num_items`, `Config`'s default for `baselines`), so that a run is measured as it was trained."""
+  return config.mode == "pack" or (config.mode in SIZED_FOR_THE_LOAD and (
+      bool(config.csv_path) or config.max_num_items > trained_size))
+
+
 # Where a mode writes when the command line gives no --workdir (Config's default holds a training run).
 DEFAULT_WORKDIR = {"pack": "workdirs/plan"}
 

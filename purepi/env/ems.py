@@ -39,7 +39,7 @@ NUM_DIRECTIONS = 6
 LOWER, UPPER = 0, 1
 
 
-def update_ems(ems: Space, ems_mask: chex.Array, item_space: Space) -> Tuple[Space, chex.Array]:
+def update_ems(ems: Space, ems_mask: chex.Array, item_space: Space) -> Tuple[Space, chex.Array, chex.Array]:
   """The EMS slots after placing the box `item_space`.
 
   Args:
@@ -48,7 +48,8 @@ def update_ems(ems: Space, ems_mask: chex.Array, item_space: Space) -> Tuple[Spa
     item_space: the placed item, scalar leaves.
 
   Returns:
-    `(ems, ems_mask)` of the same shapes.
+    `(ems, ems_mask)` of the same shapes, and the int32 number of EMSs lost because the free slots
+    ran out (0 unless the slots overflowed).
   """
   num_slots = ems_mask.shape[0]
   overlapped = ems_mask & item_space.intersect(ems)
@@ -69,6 +70,8 @@ def update_ems(ems: Space, ems_mask: chex.Array, item_space: Space) -> Tuple[Spa
   free = ~untouched
   num_free = jnp.sum(free)
   into_free_slot = stored & (rank < num_free)
+  # With enough slots every stored candidate would keep its own; these many would have had none.
+  num_lost = jnp.maximum(jnp.sum(stored, dtype=jnp.int32) - num_free, 0)
   free_rank = jnp.cumsum(free) - free
   slot_of_free_rank = jnp.zeros(num_slots, jnp.int32).at[jnp.where(free, free_rank, num_slots)].set(
       jnp.arange(num_slots, dtype=jnp.int32), mode="drop")
@@ -94,7 +97,7 @@ def update_ems(ems: Space, ems_mask: chex.Array, item_space: Space) -> Tuple[Spa
   candidates = ems.slabs_around(item_space).map(lambda coord: coord.reshape(-1))
   new_ems = Space(**{name: jnp.where(source >= 0, candidates[name][source], ems[name])
                      for name in candidates.keys()})
-  return new_ems, untouched | (source >= 0)
+  return new_ems, untouched | (source >= 0), num_lost
 
 
 def _compare_slabs(ems: Space, overlapped, untouched, item_space: Space, axis: str, side: int):

@@ -126,7 +126,7 @@ class BinPack:
 
   def reset(self, key: chex.PRNGKey) -> Tuple[State, TimeStep]:
     """A new instance from the generator, and its FIRST time step."""
-    state, observation, extras = self._observe(self.generator(key))
+    state, observation, extras = self._observe(self.generator(key).replace(lost_ems=jnp.zeros((), jnp.int32)))
     extras["invalid_action"] = jnp.array(False)
     if self.debug:
       extras["invalid_ems_from_env"] = jnp.array(False)
@@ -295,6 +295,6 @@ def _place_item(state: State, ems_id: chex.Numeric, item_id: chex.Numeric, as_pl
   corner = Location(state.ems.x1[ems_id], state.ems.y1[ems_id], state.ems.z1[ems_id])
   items_location = Location(*(where.at[item_id].set(value) for where, value in zip(state.items_location, corner)))
   items = Item(*(lengths.at[item_id].set(length) for lengths, length in zip(state.items, as_placed)))
-  ems, ems_mask = update_ems(state.ems, state.ems_mask, space_from_item_and_location(as_placed, corner))
-  return state.replace(items=items, items_location=items_location,
-                       items_placed=state.items_placed.at[item_id].set(True), ems=ems, ems_mask=ems_mask)
+  ems, ems_mask, num_lost = update_ems(state.ems, state.ems_mask, space_from_item_and_location(as_placed, corner))
+  return state.replace(items=items, items_location=items_location, ems=ems, ems_mask=ems_mask,
+                       items_placed=state.items_placed.at[item_id].set(True), lost_ems=state.lost_ems + num_lost)

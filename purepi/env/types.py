@@ -77,6 +77,9 @@ class State:
   items_orientations: `[I, 6]` bool, the orientations of `ORIENTATIONS["all"]` each item's own rule
     allows (`purepi.env.orientations.orientation_rule`), or None (Jumanji's case, and every
     generator's without rules): any orientation `--rotations` allows. Jumanji's State lacks it.
+  lost_ems: int32 scalar, the EMSs this episode has lost for want of a free slot (past the last
+    slot an EMS overwrites slot 0, Jumanji's rule): 0 unless `max_num_ems` is too few for the
+    instance. `BinPack.reset` starts it at 0 (None straight out of a generator). Jumanji's State lacks it.
   """
   container: Container
   ems: EMS
@@ -89,6 +92,7 @@ class State:
   sorted_ems_indexes: chex.Array
   key: chex.PRNGKey
   items_orientations: Optional[chex.Array] = None
+  lost_ems: Optional[chex.Array] = None
 
 
 class Observation(NamedTuple):

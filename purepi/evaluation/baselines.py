@@ -50,8 +50,9 @@ def baseline_table(env, instance_keys, key, progress: bool = False):
 
 
 def format_table(results):
-  """The `--mode=baselines` table as text, one row per heuristic."""
-  header = (f"{'heuristic':<34} {'utilization':>17} {'perfect':>8} {'items':>6} "
+  """The `--mode=baselines` table as text, one row per heuristic; `overflowed`: the episodes that lost
+  EMSs to full slots."""
+  header = (f"{'heuristic':<34} {'utilization':>17} {'perfect':>8} {'items':>6} {'overflowed':>10} "
             f"{'episodes/s':>11} {'compile_s':>10}")
   lines = [header, "-" * len(header)]
   for name, result in results.items():
@@ -59,6 +60,6 @@ def format_table(results):
     episodes_per_s = len(result["outcome"].utilization) / result["run_s"]
     lines.append(
         f"{name:<34} {summary['mean']:>8.4f} ± {summary['ci95']:<6.4f} "
-        f"{summary['perfect_fraction']:>8.3f} {summary['items_placed']:>6.2f} "
+        f"{summary['perfect_fraction']:>8.3f} {summary['items_placed']:>6.2f} {summary['overflowed_episodes']:>10d} "
         f"{episodes_per_s:>11.1f} {result['compile_s']:>10.2f}")
   return "\n".join(lines)

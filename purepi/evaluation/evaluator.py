@@ -92,7 +92,8 @@ class Evaluator:
     return results
 
   def __call__(self, replicated_params) -> Dict[str, float]:
-    """`eval_{greedy,search}_{utilization,ci95,perfect_fraction,items_placed}` (`protocol.summarize`)."""
+    """`eval_{greedy,search}_{utilization,ci95,perfect_fraction,items_placed,overflowed_episodes}`
+    (`protocol.summarize`)."""
     results = {}
     for name, outcome in self.outcomes(replicated_params).items():
       summary = summarize(outcome)
@@ -100,4 +101,5 @@ class Evaluator:
       results[f"eval_{name}_ci95"] = summary["ci95"]
       results[f"eval_{name}_perfect_fraction"] = summary["perfect_fraction"]
       results[f"eval_{name}_items_placed"] = summary["items_placed"]
+      results[f"eval_{name}_overflowed_episodes"] = summary["overflowed_episodes"]
     return results

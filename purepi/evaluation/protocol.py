@@ -7,8 +7,9 @@ through the shared rollout loop and returns each episode's `EpisodeOutcome`;
 the heuristic baselines, the greedy network and the network with search are all
 measured by it, on the same instances, and reported by `summarize`: mean
 volume utilization with its 95% interval over instances, the fraction of
-instances packed perfectly (every item placed) and the mean number of items
-placed.
+instances packed perfectly (every item placed), the mean number of items
+placed, and how many episodes lost EMSs to full slots (`State.lost_ems`: their
+utilization measures the slots as much as the policy).
 """
 import math
 from typing import Dict, NamedTuple
@@ -25,6 +26,7 @@ class EpisodeOutcome(NamedTuple):
   utilization: jax.Array  # final volume utilization, in [0, 1]
   items_placed: jax.Array  # int32, items in the container at the end
   num_items: jax.Array  # int32, items of the instance
+  ems_overflowed: jax.Array  # bool, the episode lost EMSs because its EMS slots ran out
 
 
 def make_env(config, rows=None, training=False):
@@ -76,7 +78,8 @@ def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome
   return EpisodeOutcome(
       utilization=final_timestep.extras["volume_utilization"],
       items_placed=jnp.sum(final_state.items_placed, axis=-1, dtype=jnp.int32),
-      num_items=jnp.sum(final_state.items_mask, axis=-1, dtype=jnp.int32))
+      num_items=jnp.sum(final_state.items_mask, axis=-1, dtype=jnp.int32),
+      ems_overflowed=final_state.lost_ems > 0)
 
 
 def first_state_values(env, network, params, instance_keys, batch_size: int = 16) -> jax.Array:
@@ -126,13 +129,15 @@ def summarize(outcome: EpisodeOutcome) -> Dict[str, float]:
 
   Returns `{"mean", "ci95"}` of the utilization (95% normal interval over the
   instances), `"perfect_fraction"`, the fraction of episodes that placed every
-  item, and `"items_placed"`, the mean number of items placed.
+  item, `"items_placed"`, the mean number of items placed, and
+  `"overflowed_episodes"`, how many episodes lost EMSs to full slots.
   """
   mean, ci95 = mean_with_ci95(outcome.utilization)
   items_placed = np.asarray(outcome.items_placed)
   return {"mean": mean, "ci95": ci95,
           "perfect_fraction": float(np.mean(items_placed == np.asarray(outcome.num_items))),
-          "items_placed": float(np.mean(items_placed))}
+          "items_placed": float(np.mean(items_placed)),
+          "overflowed_episodes": int(np.sum(outcome.ems_overflowed))}
 
 
 def held_out_keys(config):

@@ -68,7 +68,10 @@ def plot_learning_curve(records, baselines, path: Path) -> None:
 
 
 def render_greedy_instances(env, network, params, instance_keys, directory: Path, progress: bool = False):
-  """Packs each instance with the greedy network and renders the final container as a PNG."""
+  """Packs each instance with the greedy network and renders the final container as a PNG.
+
+  Returns the PNGs' paths and how many of the episodes lost EMSs to full slots (`State.lost_ems`).
+  """
   @jax.jit
   def pack(params, keys):
     state, timestep = jax.vmap(env.reset)(keys)
@@ -86,7 +89,7 @@ def render_greedy_instances(env, network, params, instance_keys, directory: Path
     with naming(path):
       viewer.render(jax.tree.map(lambda leaf: leaf[index], states), path=str(path))
     paths.append(path)
-  return paths
+  return paths, int(np.sum(states.lost_ems > 0))
 
 
 def format_final_table(record, baselines, num_simulations: int) -> str:
