@@ -33,6 +33,8 @@ from purepi.evaluation.runs import run_workdirs  # noqa: E402
 
 RESULTS = "docs/results"
 DOCUMENTS = ("README.md", "WORKSPACE.md", "docs")
+# An absolute path of the kind a build machine's workdirs and temporary folders have.
+MACHINE_PATH = re.compile(r"""(?:^|(?<=["'`(\s=]))(/(?:work|tmp|home|root|Users|var|mnt)/[^"'`\s)]*)""")
 BEGIN = re.compile(r"^<!-- generated: (\w+)(?: (\S+))? -->$")
 END = "<!-- end generated -->"
 METHOD_NAMES = {"distill": "search distillation (`distill.flags`)", "ppo": "PPO (`ppo.flags`)"}
@@ -263,6 +265,9 @@ def regenerate(path):
     except (ValueError, OSError, KeyError) as error:
       problems.append(f"{path}:{start}: {kind} {argument}: {error}")
       generated = lines[start:index]
+    problems += [f"{path}:{start}: the block '{kind} {argument}' holds {found!r}, a path of the machine "
+                 "that made it (write paths relative to the repository)"
+                 for found in MACHINE_PATH.findall("\n".join(generated))]
     if generated != lines[start:index]:
       differing = next((offset for offset, (old, new) in enumerate(zip(lines[start:index], generated))
                         if old != new), min(len(generated), index - start))
