@@ -238,12 +238,17 @@ def test_eval_and_render_modes_load_the_workdir(runs, tmp_path, capsys):
   config = dataclasses.replace(config, mode="render")
   evaluate.render_main(dataclasses.replace(config, num_renders=2))
   assert len(list((tmp_path / "renders").glob("*.png"))) == 2
+  pages = sorted((tmp_path / "renders").glob("*.html"))
+  assert [page.stem for page in pages] == sorted(png.stem for png in (tmp_path / "renders").glob("*.png"))
+  utilization = float(pages[0].stem.rsplit("_", 1)[1])
+  assert f"<title>Load plan: {utilization:.1%} of the container" in pages[0].read_text()
   container = tmp_path / "container.csv"
   container.write_text("Item_Name,Length,Width,Height,Quantity\ncrate,2000,1000,1000,2\n")
   csv_workdir = tmp_path / "csv"
   evaluate.render_main(dataclasses.replace(config, num_renders=2, csv_path=str(container),
                                            workdir=str(csv_workdir)))
   assert len(list((csv_workdir / "renders").glob("*.png"))) == 1  # one CSV, one instance
+  assert '"name": "crate"' in next((csv_workdir / "renders").glob("*.html")).read_text()
 
 
 @pytest.mark.slow

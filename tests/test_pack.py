@@ -41,7 +41,7 @@ def test_plan_files_and_summary(plans):
   assert [int(row["order"]) for row in rows] == list(range(1, len(plan.placements) + 1))
   stored = json.loads((directory / "plan.json").read_text())
   assert stored["utilization"] == pytest.approx(plan.utilization)
-  assert "search" in stored["policy"]
+  assert "search" in stored["policy"] and stored["lost_ems"] == 0
   assert {(entry["name"], entry["copy"]) for entry in stored["did_not_fit"]} == {
       (p.name, p.copy) for p in plan.unplaced}
   assert (directory / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

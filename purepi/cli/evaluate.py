@@ -57,17 +57,17 @@ def eval_main(config):
 
 
 def render_main(config):
-  """`--mode=render`: PNGs of `num_renders` held-out instances packed by the greedy network.
+  """`--mode=render`: `num_renders` held-out instances packed by the greedy network, each as a PNG
+  and as its load plan's interactive page (`plan.html`'s kind).
 
-  With `--csv_path` there is one instance, the CSV's, so one PNG (`--mode=pack`
-  gives its load plan).
+  With `--csv_path` there is one instance, the CSV's (`--mode=pack` gives its full load plan).
   """
   run_config, env, network, params = _load_for_evaluation(config)
   instance_keys, _ = held_out_keys(run_config)
   num_instances = 1 if run_config.csv_path else run_config.num_renders
   paths, overflowed = reports.render_greedy_instances(
       env, network, params, instance_keys[:num_instances], Path(config.workdir) / "renders",
-      progress=config.progress)
+      progress=config.progress, pages=True)
   for path in paths:
     print(path)
   _warn_of_overflows(run_config, {"greedy network": overflowed}, num_instances)

@@ -19,8 +19,9 @@ network; the same `--seed` gives the same plan. Writes into `--workdir`:
                only "LWH" unless the run was trained with --rotations),
                volume, all lengths in mm;
   plan.json    the same rows (with each box's supported fraction), the items that did not fit,
-               utilization, the policy that made the plan, the support and rotation rules, and
-               with the anytime packer the seconds spent and every plan tried;
+               utilization, the policy that made the plan, the support and rotation rules, the
+               EMSs lost to full slots (`lost_ems`, 0 unless a warning said so), and with the
+               anytime packer the seconds spent and every plan tried;
   plan.png     the packed container; plan_steps.gif one frame per placement;
   plan.html    the plan as an interactive 3D page (`purepi.policies.plan_page`): turn the load,
                click a box, step through the loading order; it opens from disk in a browser;
@@ -61,7 +62,7 @@ def write_plan(plan: LoadPlan, config, directory: Path):
       "csv": config.csv_path, "container_mm": plan.container, "policy": plan.policy,
       "seed": config.seed, "utilization": plan.utilization, "min_support": config.min_support,
       "rotation_rule": config.rotation_rule or "any", "seconds": plan.seconds, "time_limit": config.time_limit,
-      "tried": list(plan.tried),
+      "tried": list(plan.tried), "lost_ems": int(plan.final_state.lost_ems),
       "placed": [placement._asdict() for placement in plan.placements],
       "did_not_fit": [{name: value for name, value in placement._asdict().items()
                        if name in ("item", "name", "copy", "x_len", "y_len", "z_len", "volume")}

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from purepi.env import viewer
 from purepi.errors import naming
-from purepi.policies.rollout import rollout
+from purepi.policies.load_plan import episode_player, load_plan
 from purepi.policies.search_policy import make_greedy_policy
 
 
@@ -67,29 +67,35 @@ def plot_learning_curve(records, baselines, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def render_greedy_instances(env, network, params, instance_keys, directory: Path, progress: bool = False):
-  """Packs each instance with the greedy network and renders the final container as a PNG.
+def render_greedy_instances(env, network, params, instance_keys, directory: Path, progress: bool = False,
+                            pages: bool = False):
+  """Packs each instance with the greedy network; writes the final container as a PNG and, with
+  `pages`, the load plan's interactive page (`LoadPlan.to_html`) beside it, both named by the instance
+  and its utilization.
 
-  Returns the PNGs' paths and how many of the episodes lost EMSs to full slots (`State.lost_ems`).
+  Items are named by their listed lengths (a CSV's by their names), so equal items show as one kind.
+  Returns the files' paths and how many of the episodes lost EMSs to full slots (`State.lost_ems`).
   """
-  @jax.jit
-  def pack(params, keys):
-    state, timestep = jax.vmap(env.reset)(keys)
-    policy_fn = make_greedy_policy(env, network, params)
-    state, timestep, _ = rollout(env, policy_fn, jax.random.PRNGKey(0), state, timestep,
-                                 env.generator.max_num_items)
-    return state, timestep.extras["volume_utilization"]
-
-  states, utilizations = pack(params, instance_keys)
+  play = episode_player(env, make_greedy_policy(env, network, params))
   directory.mkdir(parents=True, exist_ok=True)
-  paths = []
+  paths, overflowed = [], 0
   for index in tqdm(range(len(instance_keys)), desc="renders", unit="render", leave=False,
                     disable=not progress, dynamic_ncols=True):
-    path = directory / f"instance_{index:02d}_utilization_{float(utilizations[index]):.3f}.png"
-    with naming(path):
-      viewer.render(jax.tree.map(lambda leaf: leaf[index], states), path=str(path))
-    paths.append(path)
-  return paths, int(np.sum(states.lost_ems > 0))
+    states, actions, valid = play(instance_keys[index], jax.random.PRNGKey(0))
+    names = getattr(env.generator, "item_names", None) or item_names_by_size(states.items)
+    plan = load_plan(states, actions, valid, names, "greedy network")
+    stem = directory / f"instance_{index:02d}_utilization_{plan.utilization:.3f}"
+    with naming(stem.with_suffix(".png")):
+      viewer.render(plan.final_state, path=str(stem.with_suffix(".png")))
+    paths += [stem.with_suffix(".png")] + ([plan.to_html(stem.with_suffix(".html"))] if pages else [])
+    overflowed += int(plan.final_state.lost_ems > 0)
+  return paths, overflowed
+
+
+def item_names_by_size(items) -> list:
+  """`"L x W x H"` of each item as listed (the first of `[T + 1, I]` leaves)."""
+  lengths = np.stack([np.asarray(items.x_len[0]), np.asarray(items.y_len[0]), np.asarray(items.z_len[0])], -1)
+  return [" × ".join(map(str, item)) for item in lengths.astype(int)]
 
 
 def format_final_table(record, baselines, num_simulations: int) -> str:

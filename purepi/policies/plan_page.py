@@ -80,8 +80,10 @@ def page_html(plan) -> str:
 
 
 def write_plan_page(plan, path) -> Path:
-  """Writes `page_html(plan)` to `path` (whole or not at all); returns the path."""
+  """Writes `page_html(plan)` to `path` (whole or not at all; its folder made if missing); returns
+  the path."""
   path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
   temporary = path.with_name(path.name + ".tmp")
   temporary.write_text(page_html(plan), encoding="utf-8")
   os.replace(temporary, path)
