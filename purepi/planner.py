@@ -13,10 +13,11 @@ token, attention over any set, the policy head per pair), so a load is packed at
 `max_num_items` is the number of items in the load (never fewer than the trained run's),
 `max_num_ems` is `ems_slots` of that and `obs_num_ems` `OBSERVED_EMS_PER_ITEM` per item, unless the
 command line gives them.
-A load whose episode would not fit in memory (`purepi.training.memory.estimate_pack_bytes`) is
+A load whose episode would not fit in memory (`estimate_pack_bytes`) is
 refused in one line that names the largest load that would.
 """
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ import jax
 from tqdm import tqdm
 
 from purepi.anytime import pack_anytime
-from purepi.config import PACK_DEFAULTS, PACK_POLICIES, validate_floats
+from purepi.config import ANYTIME_WIDER_SIMULATIONS, PACK_DEFAULTS, PACK_POLICIES, validate_floats
 from purepi.env.generator import TWENTY_FOOT_DIMS
 from purepi.errors import UsageError
 from purepi.evaluation.evaluator import make_evaluation_search_policy
@@ -175,11 +176,11 @@ def _pack(config, env, params, rows, progress: bool) -> LoadPlan:
 def check_pack_fits(config, env) -> None:
   """UsageError, in one line, when packing `env`'s load needs more memory than is available,
   naming the estimate and the largest load of this container that would fit."""
-  needed = memory.estimate_pack_bytes(config, env)
+  needed = estimate_pack_bytes(config, env)
   available = memory.available_bytes(jax.local_devices()[0])
   if needed <= available:
     return
-  fits = lambda num_items: memory.estimate_pack_bytes(
+  fits = lambda num_items: estimate_pack_bytes(
       config, make_env(dataclasses.replace(config, csv_path="", generator="boxes", max_num_items=num_items,
                                            max_num_ems=ems_slots(num_items),
                                            obs_num_ems=OBSERVED_EMS_PER_ITEM * num_items))) <= available
@@ -191,3 +192,25 @@ def check_pack_fits(config, env) -> None:
       f"packing {len(env.generator.item_names)} items (max_num_items={env.generator.max_num_items}, "
       f"max_num_ems={env.generator.max_num_ems}) needs about {needed / 2 ** 30:.1f} GiB but "
       f"{available / 2 ** 30:.1f} GiB are available: at most about {lowest} items fit, split the load")
+
+
+def estimate_pack_bytes(config, env) -> int:
+  """Bytes one searched (or greedy) episode of `env` needs: every state kept for the plan's
+  pictures, the search tree, the network's largest activations (the `[E, I(, R), D]` hidden
+  layer of the pairwise policy head, the attention weights of `E + I` tokens) and the EMS
+  update's `[E, E]` tables (a few bytes a pair for each of the 6 face directions), doubled for
+  XLA's temporaries. Like training's `memory.estimate_bytes`, a floor meant to refuse loads that
+  cannot fit."""
+  state, timestep = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+  num_actions = math.prod(timestep.observation.action_mask.shape)
+  state_bytes = memory.tree_bytes(state)
+  num_steps = env.generator.max_num_items
+  recorded = (num_steps + 1) * state_bytes + num_steps * (memory.tree_bytes(timestep.observation) + 16)
+  simulations = {"greedy": 0, "search": config.eval_num_simulations,
+                 "anytime": config.eval_num_simulations * ANYTIME_WIDER_SIMULATIONS}[config.pack_policy]
+  search = (simulations + 1) * (state_bytes + 4 * num_actions)
+  model_size = config.num_heads * config.key_size
+  num_tokens = env.obs_num_ems + env.generator.max_num_items
+  network = 4 * max(num_actions * model_size, config.num_heads * num_tokens ** 2)
+  ems_update = 6 * 4 * env.generator.max_num_ems ** 2
+  return int(memory.TEMPORARIES_FACTOR * (recorded + search + max(network, ems_update)))

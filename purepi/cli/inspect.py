@@ -19,7 +19,7 @@ The report follows the search in order:
   5. the chosen action.
 
 The search itself keeps no history, only the final tree; section 2 is
-reconstructed from it by `purepi.cli.search_trace`.
+reconstructed from it by `purepi.search.trace`.
 """
 import shutil
 import subprocess
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purepi import search
-from purepi.cli.search_trace import (action_label, first_tree, gumbel_top_k, num_considered_actions,
+from purepi.search.trace import (action_label, first_tree, gumbel_top_k, num_considered_actions,
                                      reconstruct_phases, root_scores, trace_simulations, tree_to_dot)
 from purepi.errors import UsageError
 from purepi.evaluation.protocol import make_env

@@ -13,7 +13,6 @@ import os
 
 import jax
 
-from purepi import config as config_lib
 from purepi.devices import local_rows
 from purepi.errors import UsageError
 
@@ -42,27 +41,6 @@ def estimate_bytes(config, env, num_devices: int) -> int:
   minibatch = (config.training_batch_size / num_devices) * (step_bytes + 8 * num_actions)
   per_device = collected + replay + max(collection_search, evaluation_search) + minibatch
   return int(TEMPORARIES_FACTOR * per_device * num_devices)
-
-
-def estimate_pack_bytes(config, env) -> int:
-  """Bytes one searched (or greedy) episode of `env` needs: every state kept for the plan's
-  pictures, the search tree, the network's largest activations (the `[E, I(, R), D]` hidden
-  layer of the pairwise policy head, the attention weights of `E + I` tokens) and the EMS
-  update's `[E, E]` tables (a few bytes a pair for each of the 6 face directions), doubled for
-  XLA's temporaries. Like `estimate_bytes`, a floor meant to refuse loads that cannot fit."""
-  state, timestep = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
-  num_actions = math.prod(timestep.observation.action_mask.shape)
-  state_bytes = tree_bytes(state)
-  num_steps = env.generator.max_num_items
-  recorded = (num_steps + 1) * state_bytes + num_steps * (tree_bytes(timestep.observation) + 16)
-  simulations = {"greedy": 0, "search": config.eval_num_simulations,
-                 "anytime": config.eval_num_simulations * config_lib.ANYTIME_WIDER_SIMULATIONS}[config.pack_policy]
-  search = (simulations + 1) * (state_bytes + 4 * num_actions)
-  model_size = config.num_heads * config.key_size
-  num_tokens = env.obs_num_ems + env.generator.max_num_items
-  network = 4 * max(num_actions * model_size, config.num_heads * num_tokens ** 2)
-  ems_update = 6 * 4 * env.generator.max_num_ems ** 2
-  return int(TEMPORARIES_FACTOR * (recorded + search + max(network, ems_update)))
 
 
 def available_bytes(device) -> int:
