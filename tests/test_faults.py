@@ -9,6 +9,7 @@ the programs an earlier process compiled, as a restart on a user's machine with
 """
 import dataclasses
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -149,6 +150,71 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, unin
   with pytest.warns(RuntimeWarning, match="checkpoint 4 .* cannot be read .* resuming from checkpoint 2"):
     train.main(dataclasses.replace(config, num_iterations=6))
   assert (workdir / "unreadable_checkpoints" / "4").is_dir()
+  assert [without_timings(record) for record in records(workdir)] == uninterrupted
+
+
+@pytest.fixture(scope="module")
+def saved_at_every_iteration(tmp_path_factory, environment):
+  """The tiny run stopped after iteration 3 with a checkpoint at each iteration (2 and 3 kept)."""
+  workdir = tmp_path_factory.mktemp("saved_at_every_iteration")
+  result = subprocess.run([sys.executable, "run.py", *TINY_FLAGS, "--num_iterations=3", "--save_interval=1",
+                           f"--workdir={workdir}"], cwd=ROOT, env=environment, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr
+  assert checkpoint_steps(workdir) == [2, 3] and num_records(workdir) == 3
+  return workdir
+
+
+def keep_first_records(count):
+  def damage(workdir):
+    path = workdir / "metrics.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:count]))
+  return damage
+
+
+def tear_last_record(workdir):
+  path = workdir / "metrics.jsonl"
+  text = path.read_text()
+  last = text.splitlines()[-1]
+  path.write_text(text[:len(text) - len(last) // 2 - 1])
+
+
+def delete_newest_checkpoint(workdir):
+  shutil.rmtree(workdir / "checkpoints" / "3")
+
+
+# What a crash or power loss can leave of the run stopped after iteration 3, and the warnings of
+# the resumed run (None: none); it resumes with TINY_FLAGS, to iteration 6.
+LOST_WRITES = {
+    "checkpoint 3 kept, its record lost": (
+        keep_first_records(2), "no record of iteration 3 .*: checkpoint 3 in .* deleted, resuming from "
+        "checkpoint 2 to train those iterations again"),
+    "checkpoint 3 kept, its record torn in half": (
+        tear_last_record, "dropping the unfinished last line 3.*no record of iteration 3 .*: checkpoint 3 "
+        "in .* deleted, resuming from checkpoint 2"),
+    "record 3 kept, its checkpoint lost": (delete_newest_checkpoint, None),
+    "checkpoints 2 and 3 kept, their records lost": (
+        keep_first_records(1), "no record of iteration 2 .*: checkpoint 2, 3 in .* deleted, starting from "
+        "iteration 0"),
+}
+
+
+@pytest.mark.parametrize("lost", LOST_WRITES)
+def test_a_resumed_run_keeps_a_record_of_every_iteration_whatever_write_was_lost(
+    tmp_path, environment, saved_at_every_iteration, uninterrupted, lost):
+  """A checkpoint is never resumed from without its record (and those before it) in metrics.jsonl:
+  the run goes back to the newest checkpoint that has them, so no iteration lacks a record."""
+  damage, warning = LOST_WRITES[lost]
+  workdir = tmp_path / "resumed"
+  shutil.copytree(saved_at_every_iteration, workdir)
+  damage(workdir)
+  process = start(workdir, environment)
+  _, stderr = process.communicate(timeout=600)
+  assert process.returncode == 0, stderr
+  if warning is None:
+    assert "no record of iteration" not in stderr
+  else:
+    assert re.search(warning, stderr, re.DOTALL), stderr
   assert [without_timings(record) for record in records(workdir)] == uninterrupted
 
 

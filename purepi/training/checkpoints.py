@@ -32,7 +32,8 @@ class Checkpointer:
   Orbax writes each checkpoint to a temporary directory and renames it when
   complete, so an interrupted save never leaves a checkpoint that looks valid.
   A checkpoint damaged afterwards (a disk error, a truncated copy) is set aside
-  by `restore_newest_readable`, which falls back to the newest one that reads.
+  by `restore_newest_readable`, which falls back to the newest one that reads
+  (and that metrics.jsonl has the records of).
 
   Across processes every process calls `save` and `restore` (orbax's
   multi-process checkpointing, on a directory all of them share): arrays laid
@@ -86,23 +87,34 @@ class Checkpointer:
     shapes = self._manager.item_metadata(iteration).tree
     return self.restore(jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes), iteration)
 
-  def restore_newest_readable(self, template):
-    """`(iteration, payload)` of the newest checkpoint that restores; `(None, None)` without any.
+  def restore_newest_readable(self, template, recorded_through: int):
+    """`(iteration, payload)` of the newest checkpoint that restores and has its records;
+    `(None, None)` without any.
+
+    `recorded_through` is the last iteration that metrics.jsonl holds the
+    records of, with all those before it (`workdir.recorded_through`). A newer
+    checkpoint lost its record to a crash or power loss (the loop writes the
+    record first, but a disk may reorder writes); resuming from it would leave
+    that iteration without a record. It is deleted with a warning, once an
+    older checkpoint has restored or when none is older, and the resumed run
+    trains those iterations again, writing the same records and checkpoint.
 
     A newer checkpoint that fails to restore is moved to
     `unreadable_checkpoints/<iteration>` beside the checkpoint directory (kept,
-    not deleted) with a warning. If none restores, nothing is moved and the
-    newest one's error is raised as a UsageError: the checkpoints are all
-    unreadable, or were written by a different configuration.
+    not deleted) with a warning. If none restores, nothing is moved or deleted
+    and the newest one's error is raised as a UsageError: the checkpoints are
+    all unreadable, or were written by a different configuration.
     """
     iterations = sorted(self._manager.all_steps(), reverse=True)
+    unrecorded = [iteration for iteration in iterations if iteration > recorded_through]
     failures = []
-    for iteration in iterations:
+    for iteration in iterations[len(unrecorded):]:
       try:
         payload = self.restore(template, iteration)
       except Exception as error:  # A damaged checkpoint surfaces as any of orbax's or tensorstore's errors.
         failures.append((iteration, error))
         continue
+      self._delete_unrecorded(unrecorded, recorded_through, f"resuming from checkpoint {iteration}")
       for unreadable, error in failures if distributed.is_primary() else ():
         destination = self._set_aside(unreadable)
         warnings.warn(f"checkpoint {unreadable} in {self._directory} cannot be read "
@@ -117,7 +129,18 @@ class Checkpointer:
       iteration, error = failures[0]
       raise UsageError(f"no checkpoint in {self._directory} can be read (checkpoint {iteration}: "
                        f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+    self._delete_unrecorded(unrecorded, recorded_through, "starting from iteration 0")
     return None, None
+
+  def _delete_unrecorded(self, unrecorded, recorded_through: int, resuming: str) -> None:
+    """Deletes the checkpoints of `unrecorded` (collective: every process calls it), with a warning."""
+    for iteration in unrecorded:
+      self._manager.delete(iteration)
+    if unrecorded and distributed.is_primary():
+      warnings.warn(f"metrics.jsonl has no record of iteration {recorded_through + 1} (a crash or power "
+                    f"loss cut it): checkpoint {', '.join(map(str, sorted(unrecorded)))} in "
+                    f"{self._directory} deleted, {resuming} to train those iterations again",
+                    RuntimeWarning, stacklevel=3)
 
   def _set_aside(self, iteration: int) -> Path:
     aside = self._directory.parent / "unreadable_checkpoints"

@@ -9,8 +9,8 @@ the rest, identically for every method:
   - the workdir (README, "Results"): config.json, metrics.jsonl,
     baselines.json, learning_curve.png, checkpoints/, renders/;
   - orbax checkpoints (params, optimiser state, replay buffer, RNG key,
-    counters) and resume from the newest readable one on the same RNG stream,
-    with metrics.jsonl cut back to that checkpoint;
+    counters) and resume from the newest readable one whose records metrics.jsonl
+    holds, on the same RNG stream, with metrics.jsonl cut back to that checkpoint;
   - evaluation on the fixed held-out instances, greedy and with search;
   - a progress bar, and the final table beside the heuristics;
   - the faults of README's "When things go wrong": a non-finite loss,
@@ -122,8 +122,10 @@ def run_experiment(config, algorithm: Algorithm, env, network):
   key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
   device_state = replicate(algorithm.init(init_key), devices)
   counters = {"iteration": 0, "wall_clock_s": 0.0, "env_steps": 0, "search_decisions": 0}
+  # Every process reads the records (the workdir is shared) and so picks the same checkpoint: a
+  # deletion waits for all of them, and records cut back to that checkpoint (below) still pick it.
   iteration, payload = checkpointer.restore_newest_readable(
-      checkpoint_payload(device_state, key, counters, devices))
+      checkpoint_payload(device_state, key, counters, devices), workdir_lib.recorded_through(metrics_path))
   if payload is not None:
     device_state = device_state_of(payload, devices)
     key = jnp.asarray(payload["key"])
@@ -188,7 +190,7 @@ def run_experiment(config, algorithm: Algorithm, env, network):
                                       evaluator.instance_keys, evaluator.policy_key)
         record["eval_s"] = time.perf_counter() - start
       records.append(record)
-      if primary:
+      if primary:  # on the disk before the checkpoint below: a checkpoint never outlives its record
         workdir_lib.append_metrics(metrics_path, record)
         if scalars is not None:
           scalars.write(record)

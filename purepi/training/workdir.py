@@ -1,7 +1,8 @@
 """The files of a run directory, other than checkpoints.
 
   config.json     the run's `Config`, checked when the run is resumed;
-  metrics.jsonl   one JSON record per iteration, appended;
+  metrics.jsonl   one JSON record per iteration, appended (and on the disk before
+                  the iteration's checkpoint);
   baselines.json  the heuristics on the held-out instances, measured once;
   workdir.lock    who holds the workdir: one process at a time writes into it.
 
@@ -70,9 +71,32 @@ def read_metrics(path: Path):
   return records
 
 
+def recorded_through(path: Path) -> int:
+  """The last iteration n such that `metrics.jsonl` holds the records of iterations 1 to n, in order
+  (0 without records); a checkpoint past n lacks a record (`Checkpointer.restore_newest_readable`)."""
+  through = 0
+  for record in read_metrics(path):
+    if record["iteration"] != through + 1:
+      break
+    through += 1
+  return through
+
+
 def append_metrics(path: Path, record: Dict[str, Any]) -> None:
-  with naming(path), path.open("a") as file:
-    file.write(_json_line(record))
+  """Appends `record` and returns once it is on the disk.
+
+  The loop saves an iteration's checkpoint only after its record, so a power
+  loss cannot keep the checkpoint and lose the record (a disk that reorders
+  writes anyway is caught on resume: `recorded_through`).
+  """
+  created = not path.exists()
+  with naming(path):
+    with path.open("a") as file:
+      file.write(_json_line(record))
+      file.flush()
+      os.fsync(file.fileno())
+    if created:
+      _sync_directory(path.parent)
 
 
 def keep_metrics_through(path: Path, iteration: int) -> None:
@@ -82,14 +106,31 @@ def keep_metrics_through(path: Path, iteration: int) -> None:
   (and perhaps half a line) that the resumed run will write again, identically
   since it replays the same RNG stream; keeping both would duplicate
   iterations. With no checkpoint yet, `iteration` is 0 and nothing is kept.
+
+  The new file reaches the disk before it replaces the old one: a power loss
+  could otherwise leave an empty file, and the next resume would find no
+  record of any checkpoint and train every iteration again.
   """
   if not path.exists():
     return
   kept = [record for record in read_metrics(path) if record["iteration"] <= iteration]
   temporary = path.with_name(path.name + ".tmp")
   with naming(path):
-    temporary.write_text("".join(_json_line(record) for record in kept))
+    with temporary.open("w") as file:
+      file.write("".join(_json_line(record) for record in kept))
+      file.flush()
+      os.fsync(file.fileno())
     os.replace(temporary, path)
+    _sync_directory(path.parent)
+
+
+def _sync_directory(path: Path) -> None:
+  """Puts a directory's entries (a file created or renamed in it) on the disk, which fsync of the file does not."""
+  descriptor = os.open(path, os.O_RDONLY)
+  try:
+    os.fsync(descriptor)
+  finally:
+    os.close(descriptor)
 
 
 def prepare_workdir(workdir: str) -> Path:
