@@ -25,7 +25,7 @@ import jax
 from tqdm import tqdm
 
 from purepi.config import ANYTIME_WIDER_CONSIDERED_ACTIONS, ANYTIME_WIDER_SIMULATIONS
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.networks import make_network
 from purepi.policies.heuristics import HEURISTICS, SPACE_FIRST_HEURISTICS
 from purepi.policies.load_plan import LoadPlan, episode_player, load_plan

@@ -31,12 +31,12 @@ from purepi.config import ANYTIME_WIDER_SIMULATIONS, PACK_DEFAULTS, PACK_POLICIE
 from purepi.env.generator import TWENTY_FOOT_DIMS
 from purepi.errors import UsageError
 from purepi.evaluation.evaluator import make_evaluation_search_policy
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.networks import make_network
 from purepi.policies.load_plan import LoadPlan, load_plan, pack_one
 from purepi.policies.search_policy import make_greedy_policy
 from purepi.training import memory
-from purepi.training.checkpoints import load_params
+from purepi.training.trained_networks import load_params
 
 # The network `pack` uses when given no checkpoint (its config.json, params.msgpack and provenance.md):
 # trained on container loads with orientation rules and full support (real_loads.flags). The main

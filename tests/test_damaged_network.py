@@ -9,7 +9,7 @@ import pytest
 
 import purepi
 from purepi.errors import UsageError
-from purepi.training.checkpoints import export_network
+from purepi.training.trained_networks import export_network
 
 ROOT = Path(__file__).parent.parent
 TRAINED = Path(__file__).parent / "data" / "workdir_v0"

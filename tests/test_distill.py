@@ -11,8 +11,8 @@ import pytest
 from purepi.agents import distill
 from purepi.cli import evaluate, settings
 from purepi import devices as device_lib
-from purepi.evaluation.protocol import make_env
-from purepi.training import algorithm, checkpoints
+from purepi.env.make import make_env
+from purepi.training import algorithm, checkpoints, trained_networks
 from purepi.training import workdir as workdir_lib
 from purepi.config import Config
 from purepi.errors import UsageError
@@ -214,7 +214,7 @@ def test_resumed_run_continues_the_same_run(runs):
 @pytest.mark.slow
 def test_checkpoint_holds_the_final_params(runs, minibatch_setup):
   root, _, _ = runs
-  params, run_config = checkpoints.load_params(str(root / "a"))
+  params, run_config = trained_networks.load_params(str(root / "a"))
   assert run_config.num_iterations == 2
   _, _, initial_state = minibatch_setup
   assert jax.tree.structure(params) == jax.tree.structure(initial_state.params)
@@ -295,7 +295,7 @@ def test_a_run_with_rotations_trains_and_packs_an_item_only_a_turn_lets_in(tmp_p
   records = run_and_read_metrics(dataclasses.replace(TINY, rotations="all", generator="boxes"), workdir,
                                  num_iterations=1, eval_interval=1, num_renders=0)
   assert records[-1]["iteration"] == 1 and np.isfinite(records[-1]["policy_loss"])
-  params, run_config = checkpoints.load_params(str(workdir))
+  params, run_config = trained_networks.load_params(str(workdir))
   env = make_env(run_config)
   _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2))
   logits, _ = make_network(run_config).apply(params, timestep.observation)

@@ -25,9 +25,9 @@ import pytest
 from purepi.cli import train
 from purepi.config import Config
 from purepi.errors import NonFiniteError, UsageError
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.networks import make_network
-from purepi.training import checkpoints
+from purepi.training import trained_networks
 from purepi.training.loop import run_experiment
 from tests.trainer_runs import without_timings
 
@@ -247,7 +247,7 @@ def test_a_non_finite_update_stops_the_run_and_keeps_the_last_good_checkpoint(tm
                    algorithm._replace(update=update_that_breaks), env, network)
   assert [record["iteration"] for record in records(workdir)] == [1, 2]
   assert checkpoint_steps(workdir) == [2]
-  params, _ = checkpoints.load_params(str(workdir))
+  params, _ = trained_networks.load_params(str(workdir))
   assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(params))
 
 

@@ -37,7 +37,7 @@ def test_the_paper_overlay_trains_one_iteration_with_its_network_and_search():
   import numpy as np
   from purepi.cli import train
   from purepi.devices import AXIS_NAME, all_devices, per_device_keys, replicate, unreplicate
-  from purepi.evaluation.protocol import make_env
+  from purepi.env.make import make_env
   from purepi.networks import make_network
   config = app.parse_config(["--flagfile=distill.flags", "--flagfile=paper.flags",
                              "--rollout_batch_size=2", "--training_batch_size=8"])

@@ -14,7 +14,7 @@ from purepi import config as config_lib
 from purepi.errors import UsageError
 from purepi.cli import inspect as inspect_lib
 from purepi.search import trace as search_trace
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.policies import search_policy
 from purepi.policies.rollout import flat_invalid_actions
 

@@ -12,8 +12,8 @@ import pytest
 import purepi
 from purepi import planner
 from purepi.errors import UsageError
-from purepi.evaluation.protocol import make_env
-from purepi.training.checkpoints import export_network, load_params
+from purepi.env.make import make_env
+from purepi.training.trained_networks import export_network, load_params
 from tests import plan_checks
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import pytest
 from purepi import config as config_lib
 from purepi.env import RandomBoxGenerator, RandomGenerator
 from purepi.errors import UsageError
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from tests import test_distill
 from tests.trainer_runs import run_and_read_metrics
 

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purepi.evaluation.protocol import first_state_values, make_env
+from purepi.env.make import make_env
+from purepi.evaluation.protocol import first_state_values
 from purepi.policies.rollout import rollout, unflatten_action
 from purepi.config import Config
 from purepi.env import EMS, Item, Observation

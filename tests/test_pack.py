@@ -10,7 +10,7 @@ import pytest
 from purepi import planner
 from purepi.cli import pack
 from purepi.errors import UsageError
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.policies.load_plan import LoadPlan
 from purepi.training import workdir as workdir_lib
 from tests import plan_checks

@@ -14,8 +14,8 @@ from purepi import config as config_lib
 from purepi.cli import app
 from purepi import devices as device_lib
 from purepi.errors import UsageError
-from purepi.evaluation.protocol import make_env
-from purepi.training import checkpoints
+from purepi.env.make import make_env
+from purepi.training import trained_networks
 from purepi.training.algorithm import TrainState
 from purepi.config import Config
 from purepi.networks import make_network
@@ -312,7 +312,7 @@ def test_one_tiny_run_writes_the_workdir(runs):
   assert len(list((workdir / "renders").glob("*.png"))) == 1
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["1", "2"]
   # The checkpoint holds the trained PPO params, loadable by --mode=eval/render.
-  params, run_config = checkpoints.load_params(str(workdir))
+  params, run_config = trained_networks.load_params(str(workdir))
   assert run_config.mode == "ppo"
   assert jax.tree.structure(params) == jax.tree.structure(
       ppo.make_algorithm(TINY, make_env(TINY), make_network(TINY)).init(jax.random.PRNGKey(0)).params)

@@ -18,7 +18,7 @@ from purepi.cli import pack as pack_cli
 from purepi.env.orientations import ORIENTATIONS, orientation_rule
 from purepi.env.orlib import read_problems
 from purepi.errors import UsageError
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.policies.heuristics import HEURISTICS
 from purepi.policies.load_plan import episode_player, load_plan, pack_one
 from purepi.training import workdir as workdir_lib

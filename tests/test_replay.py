@@ -11,7 +11,7 @@ import pytest
 from purepi.agents import distill
 from purepi.cli import train
 from purepi.config import Config
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.networks import make_network
 from purepi.policies.rollout import flat_invalid_actions
 from purepi.policies.search_policy import make_search_policy

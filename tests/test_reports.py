@@ -10,7 +10,8 @@ from purepi.config import Config
 from purepi.devices import replicate
 from purepi.evaluation import evaluator as evaluator_lib
 from purepi.evaluation import reports
-from purepi.evaluation.protocol import evaluate_policy, make_env
+from purepi.env.make import make_env
+from purepi.evaluation.protocol import evaluate_policy
 from purepi.networks import make_network
 from purepi.policies.search_policy import make_greedy_policy
 from tests.trainer_runs import run_and_read_metrics

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.policies import search_policy
 from purepi.policies.rollout import unflatten_action
 from purepi.config import Config

@@ -101,7 +101,7 @@ def _with_trained_run(config):
   given = given_settings()
   trained_size = config_lib.Config.max_num_items
   if config.mode in settings.FROM_THE_TRAINED_RUN_UNLESS_GIVEN:
-    from purepi.training.checkpoints import load_run_config
+    from purepi.training.trained_networks import load_run_config
     trained = load_run_config(planner.trained_network(config))
     config, trained_size = settings.for_trained_run(config, trained, given), trained.max_num_items
   return planner.sized_for_load(config, given=given) if settings.sized_for_load(config, trained_size) else config

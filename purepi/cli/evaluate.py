@@ -16,9 +16,10 @@ from purepi.errors import UsageError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import compare, reports, scaling
 from purepi.evaluation.evaluator import Evaluator
-from purepi.evaluation.protocol import first_state_values, held_out_keys, make_env, summarize
+from purepi.env.make import make_env
+from purepi.evaluation.protocol import first_state_values, held_out_keys, summarize
 from purepi.networks import make_network
-from purepi.training.checkpoints import load_params
+from purepi.training.trained_networks import load_params
 
 
 def _load_for_evaluation(config):

@@ -35,14 +35,14 @@ from purepi import search
 from purepi.search.trace import (action_label, first_tree, gumbel_top_k, num_considered_actions,
                                      reconstruct_phases, root_scores, trace_simulations, tree_to_dot)
 from purepi.errors import UsageError
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.masking import mask_invalid_actions
 from purepi.networks import make_network
 from purepi.policies import search_policy
 from purepi.policies.heuristics import largest_item_deepest_bottom_left
 from purepi.policies.rollout import flat_invalid_actions, rollout
 from purepi.search import qtransforms
-from purepi.training.checkpoints import load_params
+from purepi.training.trained_networks import load_params
 
 # How many actions section 4 lists for pi' and for pi.
 NUM_TOP_ACTIONS = 8

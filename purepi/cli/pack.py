@@ -43,7 +43,7 @@ from purepi.env import viewer
 from purepi.errors import naming
 from purepi.planner import plan_load, trained_network
 from purepi.policies.load_plan import LoadPlan, Placement
-from purepi.training.checkpoints import export_network, load_params
+from purepi.training.trained_networks import export_network, load_params
 from purepi.training.workdir import prepare_workdir, write_json
 
 
@@ -108,6 +108,6 @@ def main(config):
 
 def export_main(config):
   """`--mode=export`: the trained network of `--checkpoint` on its own, into `--workdir`
-  (`purepi.training.checkpoints.export_network`); `--checkpoint` and `purepi.pack` read it."""
+  (`purepi.training.trained_networks.export_network`); `--checkpoint` and `purepi.pack` read it."""
   path = export_network(config.checkpoint, config.workdir)
   print(f"wrote {path} ({path.stat().st_size / 2 ** 20:.2f} MiB) and {Path(config.workdir) / 'config.json'}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from purepi.agents import distill, ppo
 from purepi.errors import UsageError, write_failure
 from purepi.evaluation import compare
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.networks import make_network
 from purepi.training import checkpoints, distributed
 from purepi.training.loop import run_experiment

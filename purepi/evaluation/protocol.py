@@ -1,6 +1,6 @@
 """The evaluation protocol: which instances, how a policy is scored, how means are reported.
 
-`make_env` builds the environment a `Config` describes, for training and
+The environment a `Config` describes comes from `purepi.env.make`, for training and
 evaluation alike. `held_out_keys` fixes the held-out instances from
 `eval_seed`. `evaluate_policy` plays one episode per instance with any policy
 through the shared rollout loop and returns each episode's `EpisodeOutcome`;
@@ -27,37 +27,6 @@ class EpisodeOutcome(NamedTuple):
   items_placed: jax.Array  # int32, items in the container at the end
   num_items: jax.Array  # int32, items of the instance
   ems_overflowed: jax.Array  # bool, the episode lost EMSs because its EMS slots ran out
-
-
-def make_env(config, rows=None, training=False):
-  """The BinPack environment a Config describes: random instances of `--generator`, the CSV's, or
-  the instance of `rows` (`(name, length, width, height, quantity)`) when given. With `training`,
-  random instances have the mixed sizes of `--train_num_items` when it is set."""
-  from purepi import env as env_lib
-  container_dims = tuple(config.container_dims)
-  num_items_choices = tuple(config.train_num_items) if training else ()
-  if rows is not None:
-    generator = env_lib.ItemListGenerator(rows, max_num_ems=config.max_num_ems, container_dims=container_dims,
-                                          max_num_items=config.max_num_items, rotations=config.rotations,
-                                          default_rule=config.rotation_rule)
-  elif config.csv_path:
-    # Padded to max_num_items, so a network trained on random instances can pack it.
-    generator = env_lib.CSVGenerator(config.csv_path, max_num_ems=config.max_num_ems,
-                                     container_dims=container_dims, max_num_items=config.max_num_items,
-                                     rotations=config.rotations, default_rule=config.rotation_rule)
-  elif config.generator == "loads":
-    generator = env_lib.RandomLoadGenerator(max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
-                                            container_dims=container_dims)
-  elif config.generator == "boxes":
-    generator = env_lib.RandomBoxGenerator(max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
-                                           container_dims=container_dims, num_items_choices=num_items_choices)
-  else:
-    generator = env_lib.RandomGenerator(
-        max_num_items=config.max_num_items, max_num_ems=config.max_num_ems,
-        split_num_same_items=config.split_num_same_items, container_dims=container_dims,
-        num_items_choices=num_items_choices)
-  return env_lib.BinPack(generator=generator, obs_num_ems=config.obs_num_ems, min_support=config.min_support,
-                         rotations=config.rotations)
 
 
 def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome:

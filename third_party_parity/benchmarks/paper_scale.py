@@ -21,7 +21,7 @@ import numpy as np
 from purepi.cli import train
 from purepi.cli.app import parse_config
 from purepi.devices import AXIS_NAME, all_devices, per_device_keys, replicate
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.networks import make_network
 
 ROOT = Path(__file__).resolve().parents[2]

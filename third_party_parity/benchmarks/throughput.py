@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from purepi.cli.app import parse_config
-from purepi.evaluation.protocol import make_env
+from purepi.env.make import make_env
 from purepi.networks import make_network
 from purepi.planner import OBSERVED_EMS_PER_ITEM, ems_slots
 from third_party_parity.benchmarks.paper_scale import time_iterations, with_rollout_batch
