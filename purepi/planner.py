@@ -21,7 +21,6 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Dict
 
 import jax
 from tqdm import tqdm
@@ -29,9 +28,10 @@ from tqdm import tqdm
 from purepi.anytime import pack_anytime
 from purepi.config import ANYTIME_WIDER_SIMULATIONS, PACK_DEFAULTS, PACK_POLICIES, validate_floats
 from purepi.env.generator import TWENTY_FOOT_DIMS
+from purepi.env.make import ems_slots, make_env
 from purepi.errors import UsageError
 from purepi.evaluation.evaluator import make_evaluation_search_policy
-from purepi.env.make import make_env
+from purepi.evaluation.protocol import overflow_warning
 from purepi.networks import make_network
 from purepi.policies.load_plan import LoadPlan, load_plan, pack_one
 from purepi.policies.search_policy import make_greedy_policy
@@ -46,24 +46,6 @@ REAL_LOAD_NETWORK = Path(__file__).parent / "real_load_network"
 # docs/example_load.csv, seeing the 264 largest of 1003 slots packed as well as seeing all (both
 # 83.9%) in half the time (one measurement, the cores shared with a training run).
 OBSERVED_EMS_PER_ITEM = 2
-# EMS slots kept for any load: 20 items of `--generator=boxes` left up to 124 EMSs in use.
-MIN_EMS_SLOTS = 160
-
-
-def ems_slots(num_items: int) -> int:
-  """EMS slots for a load of `num_items`: `1 + num_items / 20` per item (2 to 8), at least
-  `MIN_EMS_SLOTS`.
-
-  The EMSs in use grow faster than the items on cut instances, and few large items leave many
-  small EMSs: under tightest fit the most in use at once was, per item, 1.7 / 6.2 at 20 items
-  (cut / boxes), 3.1 / 2.2 at 50, 5.5 / 1.1 at 100 and 6.6 / 0.5 at 200
-  (docs/results/benchmarks/ems_slots.txt, from `python -m third_party_parity.benchmarks
-  ems_slots`). An EMS past the last slot overwrites slot 0 (Jumanji's rule), losing free space;
-  BinPack-v2 keeps 40 for 20 items.
-  """
-  return max(int(num_items * min(max(1 + num_items / 20, 2), 8)), MIN_EMS_SLOTS)
-
-
 def pack(items, container_dims=TWENTY_FOOT_DIMS, checkpoint=None, policy: str = "anytime", seed: int = 0,
          progress: bool = False, time_limit: float = 60.0, min_support: float = PACK_DEFAULTS["min_support"],
          rotation_rule: str = PACK_DEFAULTS["rotation_rule"]) -> LoadPlan:
@@ -121,19 +103,6 @@ def sized_for_load(config, rows=None, given=()):
   num_observed = config.obs_num_ems if "obs_num_ems" in given else min(
       max(config.obs_num_ems, OBSERVED_EMS_PER_ITEM * num_items), num_slots)
   return dataclasses.replace(config, max_num_items=num_items, max_num_ems=num_slots, obs_num_ems=num_observed)
-
-
-def overflow_warning(config, overflowed: Dict[str, int], num_episodes: int) -> str:
-  """The warning line for the episodes that lost EMSs to their `config.max_num_ems` full slots
-  (`State.lost_ems`), `overflowed[policy]` of `num_episodes` each, naming a larger size; "" when none did."""
-  most = max(overflowed.values())
-  if not most:
-    return ""
-  by_policy = ", ".join(f"{policy} {count}" for policy, count in overflowed.items() if count)
-  return (f"warning: EMSs overflowed their {config.max_num_ems} slots in {most} of {num_episodes} episodes"
-          + (f" ({by_policy})" if len(overflowed) > 1 else "")
-          + " (free space lost; measured utilization is low): give "
-          f"--max_num_ems={max(ems_slots(config.max_num_items), 2 * config.max_num_ems)}")
 
 
 def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:

@@ -15,6 +15,7 @@ from purepi.cli import settings
 from purepi.env.ems import update_ems
 from purepi.env.orlib import read_problems
 from purepi.env.space import Space
+from purepi.evaluation.protocol import overflow_warning
 
 ROOT = Path(__file__).parent.parent
 BR12_FIRST = read_problems(ROOT / "third_party_parity" / "benchmarks" / "br" / "br12.txt")[0]  # 136 boxes
@@ -59,10 +60,10 @@ def test_measuring_modes_size_the_slots_on_a_load_or_above_the_trained_size():
 
 def test_the_overflow_warning_names_the_slots_the_counts_and_a_size_that_holds_the_load():
   config = config_lib.Config(max_num_items=136, max_num_ems=40)
-  assert planner.overflow_warning(config, {"random": 0, "tightest_fit": 0}, 16) == ""
-  warning = planner.overflow_warning(config, {"random": 3, "tightest_fit": 12}, 16)
+  assert overflow_warning(config, {"random": 0, "tightest_fit": 0}, 16) == ""
+  warning = overflow_warning(config, {"random": 3, "tightest_fit": 12}, 16)
   assert warning.startswith("warning: EMSs overflowed their 40 slots in 12 of 16 episodes (random 3, tightest_fit 12)")
-  assert warning.endswith(f"give --max_num_ems={planner.ems_slots(136)}")
+  assert warning.endswith(f"--max_num_ems={planner.ems_slots(136)} holds them")
 
 
 def run_baselines(tmp_path, *arguments):
@@ -96,4 +97,4 @@ def test_baselines_in_too_few_slots_count_the_overflowed_episodes_and_warn(tmp_p
   assert all(utilization < 0.6 and overflowed == 2 for utilization, overflowed in rows.values()), rows
   warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
   assert len(warnings) == 1 and "overflowed their 40 slots in 2 of 2 episodes" in warnings[0]
-  assert warnings[0].endswith(f"--max_num_ems={planner.ems_slots(136)}")
+  assert warnings[0].endswith(f"--max_num_ems={planner.ems_slots(136)} holds them")

@@ -10,7 +10,7 @@ import pytest
 from purepi import planner
 from purepi.cli import pack
 from purepi.errors import UsageError
-from purepi.env.make import make_env
+from purepi.env.make import MIN_EMS_SLOTS, make_env
 from purepi.policies.load_plan import LoadPlan
 from purepi.training import workdir as workdir_lib
 from tests import plan_checks
@@ -86,7 +86,7 @@ def test_more_items_than_a_given_max_num_items_is_refused_and_the_load_size_pack
   # Sized to the load (what the command line does unless it gives the sizes), the network trained
   # on 5 items packs 6.
   sized = planner.sized_for_load(config)
-  assert (sized.max_num_items, sized.max_num_ems, sized.obs_num_ems) == (6, planner.MIN_EMS_SLOTS, 12)
+  assert (sized.max_num_items, sized.max_num_ems, sized.obs_num_ems) == (6, MIN_EMS_SLOTS, 12)
   plan = pack.main(sized)
   assert len(plan.placements) + len(plan.unplaced) == 6 and len(plan.placements) >= 1
   # Given sizes stay as given.

@@ -89,7 +89,7 @@ CONFIGS = {
     "random_few_ems_slots": lambda tmp: dict(
         generator=("RandomGenerator", dict(max_num_items=12, max_num_ems=8, split_num_same_items=5)),
         obs_num_ems=6),
-    # A load's sizes (`purepi.planner.ems_slots(50)`): more slots than the counting sort of the
+    # A load's sizes (`purepi.env.make.ems_slots(50)`): more slots than the counting sort of the
     # observed EMSs handles, so they are ordered by a sort.
     "random_50_items_175_slots": lambda tmp: dict(
         generator=("RandomGenerator", dict(max_num_items=50, max_num_ems=175, split_num_same_items=2)),

@@ -1,7 +1,7 @@
 """The modes that measure or show trained runs: `eval`, `render`, `baselines`, `compare`.
 
 `eval`, `render` and `baselines` say, in a warning line on stderr, how many episodes of each policy
-lost EMSs to full slots (`purepi.planner.overflow_warning`); the baselines table counts them too.
+lost EMSs to full slots (`purepi.evaluation.protocol.overflow_warning`); the baselines table counts them too.
 """
 import sys
 from pathlib import Path
@@ -9,7 +9,6 @@ from pathlib import Path
 import jax
 
 from purepi import config as config_lib
-from purepi import planner
 from purepi.cli import settings
 from purepi.devices import replicate
 from purepi.errors import UsageError
@@ -17,7 +16,7 @@ from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import compare, reports, scaling
 from purepi.evaluation.evaluator import Evaluator
 from purepi.env.make import make_env
-from purepi.evaluation.protocol import first_state_values, held_out_keys, summarize
+from purepi.evaluation.protocol import first_state_values, held_out_keys, overflow_warning, summarize
 from purepi.networks import make_network
 from purepi.training.trained_networks import load_params
 
@@ -88,9 +87,9 @@ def baselines_main(config):
 
 
 def _warn_of_overflows(config, overflowed, num_episodes: int):
-  """Prints `planner.overflow_warning` on stderr when some of the `num_episodes` episodes of a policy
+  """Prints `overflow_warning` on stderr when some of the `num_episodes` episodes of a policy
   lost EMSs to full slots; `overflowed[policy]` counts them."""
-  warning = planner.overflow_warning(config, overflowed, num_episodes)
+  warning = overflow_warning(config, overflowed, num_episodes)
   if warning:
     print(warning, file=sys.stderr)
 

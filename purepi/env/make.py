@@ -7,6 +7,24 @@ from purepi.env.generator import CSVGenerator, ItemListGenerator, RandomBoxGener
 from purepi.env.load_generator import RandomLoadGenerator
 
 
+# EMS slots kept for any load: 20 items of `--generator=boxes` left up to 124 EMSs in use.
+MIN_EMS_SLOTS = 160
+
+
+def ems_slots(num_items: int) -> int:
+  """EMS slots for a load of `num_items`: `1 + num_items / 20` per item (2 to 8), at least
+  `MIN_EMS_SLOTS`.
+
+  The EMSs in use grow faster than the items on cut instances, and few large items leave many
+  small EMSs: under tightest fit the most in use at once was, per item, 1.7 / 6.2 at 20 items
+  (cut / boxes), 3.1 / 2.2 at 50, 5.5 / 1.1 at 100 and 6.6 / 0.5 at 200
+  (docs/results/benchmarks/ems_slots.txt, from `python -m third_party_parity.benchmarks
+  ems_slots`). An EMS past the last slot overwrites slot 0 (Jumanji's rule), losing free space;
+  BinPack-v2 keeps 40 for 20 items.
+  """
+  return max(int(num_items * min(max(1 + num_items / 20, 2), 8)), MIN_EMS_SLOTS)
+
+
 def make_env(config, rows=None, training=False):
   """The BinPack environment a Config describes: random instances of `--generator`, the CSV's, or
   the instance of `rows` (`(name, length, width, height, quantity)`) when given. With `training`,

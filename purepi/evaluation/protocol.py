@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purepi.env.make import ems_slots
 from purepi.policies.rollout import rollout
 
 
@@ -116,3 +117,17 @@ def held_out_keys(config):
   """
   instance_key, policy_key = jax.random.split(jax.random.PRNGKey(config.eval_seed))
   return jax.random.split(instance_key, config.eval_num_episodes), policy_key
+
+
+def overflow_warning(config, overflowed: Dict[str, int], num_episodes: int) -> str:
+  """The warning line for the episodes that lost EMSs to their `config.max_num_ems` full slots
+  (`State.lost_ems`), `overflowed[policy]` of `num_episodes` each, naming a larger size; "" when none did."""
+  most = max(overflowed.values())
+  if not most:
+    return ""
+  by_policy = ", ".join(f"{policy} {count}" for policy, count in overflowed.items() if count)
+  return (f"warning: EMSs overflowed their {config.max_num_ems} slots in {most} of {num_episodes} episodes"
+          + (f" ({by_policy})" if len(overflowed) > 1 else "")
+          + ": the free space past the slots was lost (Jumanji's rule), so these utilizations measure the "
+          f"slots as well as the policy; --max_num_ems={max(ems_slots(config.max_num_items), 2 * config.max_num_ems)} "
+          "holds them")

@@ -3,7 +3,7 @@
   python -m third_party_parity.benchmarks sizes [--sizes=20,50,100,200] [--repeats=3] [--out=DIR]
   python -m third_party_parity.benchmarks ems_slots [--sizes=20,50,100,200]   (the EMS counts alone)
 
-Per size n: n items cut from a 20-foot container (BinPack-v2's generator), `purepi.planner.ems_slots(n)`
+Per size n: n items cut from a 20-foot container (BinPack-v2's generator), `purepi.env.make.ems_slots(n)`
 EMS slots, the 2n largest observed (what `--mode=pack` gives a load of n items), and the main job's network
 (`distill.flags`, random parameters: the cost does not depend on their values). It prints:
   EMS slots   tightest fit on 16 instances (cut, and `--generator=boxes`) with 10n slots: the most
