@@ -12,7 +12,7 @@ placed, and how many episodes lost EMSs to full slots (`State.lost_ems`: their
 utilization measures the slots as much as the policy).
 """
 import math
-from typing import Dict, NamedTuple
+from typing import Dict, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,9 @@ class EpisodeOutcome(NamedTuple):
   utilization: jax.Array  # final volume utilization, in [0, 1]
   items_placed: jax.Array  # int32, items in the container at the end
   num_items: jax.Array  # int32, items of the instance
-  ems_overflowed: jax.Array  # bool, the episode lost EMSs because its EMS slots ran out
+  # bool, the episode lost EMSs because its EMS slots ran out; None for an environment that does not
+  # count them (Jumanji's, which the parity suite plays through this function too).
+  ems_overflowed: Optional[jax.Array]
 
 
 def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome:
@@ -49,7 +51,7 @@ def evaluate_policy(env, policy_fn, instance_keys, policy_key) -> EpisodeOutcome
       utilization=final_timestep.extras["volume_utilization"],
       items_placed=jnp.sum(final_state.items_placed, axis=-1, dtype=jnp.int32),
       num_items=jnp.sum(final_state.items_mask, axis=-1, dtype=jnp.int32),
-      ems_overflowed=final_state.lost_ems > 0)
+      ems_overflowed=final_state.lost_ems > 0 if hasattr(final_state, "lost_ems") else None)
 
 
 def first_state_values(env, network, params, instance_keys, batch_size: int = 16) -> jax.Array:
@@ -100,14 +102,14 @@ def summarize(outcome: EpisodeOutcome) -> Dict[str, float]:
   Returns `{"mean", "ci95"}` of the utilization (95% normal interval over the
   instances), `"perfect_fraction"`, the fraction of episodes that placed every
   item, `"items_placed"`, the mean number of items placed, and
-  `"overflowed_episodes"`, how many episodes lost EMSs to full slots.
+  `"overflowed_episodes"`, how many episodes lost EMSs to full slots (None when not counted).
   """
   mean, ci95 = mean_with_ci95(outcome.utilization)
   items_placed = np.asarray(outcome.items_placed)
   return {"mean": mean, "ci95": ci95,
           "perfect_fraction": float(np.mean(items_placed == np.asarray(outcome.num_items))),
           "items_placed": float(np.mean(items_placed)),
-          "overflowed_episodes": int(np.sum(outcome.ems_overflowed))}
+          "overflowed_episodes": None if outcome.ems_overflowed is None else int(np.sum(outcome.ems_overflowed))}
 
 
 def held_out_keys(config):
