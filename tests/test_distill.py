@@ -139,7 +139,7 @@ def test_greedy_episodes_act_by_the_network_and_keep_the_search_target():
   network = make_network(TINY)
   batch = 4
   state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), batch))
-  params = network.init(jax.random.PRNGKey(1), timestep.observation)
+  params = jax.jit(network.init)(jax.random.PRNGKey(1), timestep.observation)
   searched = search_policy.make_search_policy(env, network, params, num_simulations=2,
                                               max_num_considered_actions=2)
   greedy = search_policy.make_greedy_policy(env, network, params)

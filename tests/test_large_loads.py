@@ -42,6 +42,7 @@ def test_100_items_give_a_valid_plan_that_names_every_item(hundred_item_plan):
   plan_checks.check_replaying_the_rows_reproduces_the_utilization(plan, make_env(config, KINDS))
 
 
+@pytest.mark.slow
 def test_rows_and_the_same_csv_give_the_same_plan(tmp_path):
   rows = KINDS[:3]
   path = tmp_path / "load.csv"

@@ -36,13 +36,17 @@ def setup(request):
   pairwise_policy_head, rotations = VARIANTS[request.param]
   env = make_env(dataclasses.replace(TINY, rotations=rotations))
   network = make_network(dataclasses.replace(TINY, pairwise_policy_head=pairwise_policy_head))
-  state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), BATCH))
-  # Observations along whole episodes: fresh, mid-episode and terminal ones.
-  _, _, transitions = rollout(env, _random_valid_policy, jax.random.PRNGKey(1), state, timestep,
-                              TINY.max_num_items)
-  observations = jax.tree.map(lambda leaf: leaf.reshape((-1,) + leaf.shape[2:]),
-                              transitions.observation)
-  params = network.init(jax.random.PRNGKey(2), observations)
+
+  @jax.jit
+  def episode_observations():
+    """Observations along whole episodes: fresh, mid-episode and terminal ones."""
+    state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), BATCH))
+    _, _, transitions = rollout(env, _random_valid_policy, jax.random.PRNGKey(1), state, timestep,
+                                TINY.max_num_items)
+    return jax.tree.map(lambda leaf: leaf.reshape((-1,) + leaf.shape[2:]), transitions.observation)
+
+  observations = episode_observations()
+  params = jax.jit(network.init)(jax.random.PRNGKey(2), observations)
   apply = jax.jit(network.apply)
   return network, params, apply, observations
 
@@ -163,17 +167,19 @@ def test_mean_pooling_keeps_the_initial_value_out_of_saturation():
           Config(), key_size=key_size, mlp_units=(2 * 4 * key_size,) * 2, value_pooling=pooling))
       apply = jax.jit(network.apply)  # compiled once per network, not once per initialisation
       for seed in range(3):
-        params = network.init(jax.random.PRNGKey(seed), timestep.observation)
+        params = jax.jit(network.init)(jax.random.PRNGKey(seed), timestep.observation)
         _, value = apply(params, timestep.observation)
         saturated[pooling, key_size, seed] = bool(np.any((value < 0.01) | (value > 0.99)))
   assert not any(flag for (pooling, _, _), flag in saturated.items() if pooling == "mean"), saturated
   assert any(flag for (pooling, _, _), flag in saturated.items() if pooling == "sum"), saturated
 
 
+@pytest.mark.slow
 def test_first_state_values_are_the_values_at_reset_in_any_batch_size():
   env, network = make_env(TINY), make_network(TINY)
   keys = jax.random.split(jax.random.PRNGKey(5), 10)
-  _, timestep = jax.vmap(env.reset)(keys)
-  params = network.init(jax.random.PRNGKey(2), timestep.observation)
-  expected = network.apply(params, timestep.observation)[1]
-  np.testing.assert_allclose(first_state_values(env, network, params, keys, batch_size=4), expected, rtol=1e-5)
+  _, timestep = jax.jit(jax.vmap(env.reset))(keys)
+  params = jax.jit(network.init)(jax.random.PRNGKey(2), timestep.observation)
+  expected = jax.jit(network.apply)(params, timestep.observation)[1]
+  values = jax.jit(lambda params, keys: first_state_values(env, network, params, keys, batch_size=4))
+  np.testing.assert_allclose(values(params, keys), expected, rtol=1e-5)

@@ -143,6 +143,7 @@ def support_player(min_support):
   return SUPPORT_PLAYERS[min_support]
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 2 ** 30), min_support=st.sampled_from([0.0, 0.5, 0.75, 1.0]))
 def test_every_allowed_action_keeps_rules_and_support(seed, min_support):

@@ -93,7 +93,7 @@ def test_search_targets_are_distributions_over_the_valid_actions(policy_target):
   network = make_network(TINY)
   keys = jax.random.split(jax.random.PRNGKey(0), 6)
   state, timestep = jax.vmap(env.reset)(keys)
-  params = network.init(jax.random.PRNGKey(1), timestep.observation)
+  params = jax.jit(network.init)(jax.random.PRNGKey(1), timestep.observation)
   policy_fn = make_search_policy(env, network, params, num_simulations=4, max_num_considered_actions=4,
                                  policy_target=policy_target)
   action, extras = jax.jit(policy_fn)(jax.random.PRNGKey(2), state, timestep)

@@ -62,7 +62,7 @@ def test_chunked_evaluation_keeps_the_held_out_order(monkeypatch):
   devices = jax.local_devices()
   evaluator = evaluator_lib.Evaluator(config, env, network, devices)
   assert evaluator._chunked_keys.shape[0] == 2  # 16 episodes per device, in 2 chunks of 8
-  params = network.init(jax.random.PRNGKey(0), jax.vmap(env.reset)(evaluator.instance_keys[:1])[1].observation)
+  params = jax.jit(network.init)(jax.random.PRNGKey(0), jax.vmap(env.reset)(evaluator.instance_keys[:1])[1].observation)
   greedy = evaluator.outcomes(replicate(params, devices))["greedy"]
   direct = jax.jit(lambda keys: evaluate_policy(env, make_greedy_policy(env, network, params), keys,
                                                 jax.random.PRNGKey(0)))(evaluator.instance_keys)
@@ -86,7 +86,7 @@ def test_the_search_evaluation_has_its_own_considered_actions_and_value_scale(mo
   env, network = make_env(config), make_network(config)
   devices = jax.local_devices()
   evaluator = evaluator_lib.Evaluator(config, env, network, devices)
-  params = network.init(jax.random.PRNGKey(0), jax.vmap(env.reset)(evaluator.instance_keys[:1])[1].observation)
+  params = jax.jit(network.init)(jax.random.PRNGKey(0), jax.vmap(env.reset)(evaluator.instance_keys[:1])[1].observation)
   search = evaluator.outcomes(replicate(params, devices))["search"]
   assert settings == [(1, 0.2)] and search.utilization.shape == (config.eval_num_episodes,)
 

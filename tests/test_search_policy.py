@@ -20,7 +20,7 @@ def setup():
   env = make_env(TINY)
   network = make_network(TINY)
   state, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), BATCH))
-  params = network.init(jax.random.PRNGKey(1), timestep.observation)
+  params = jax.jit(network.init)(jax.random.PRNGKey(1), timestep.observation)
   return env, network, params, state, timestep
 
 
@@ -93,7 +93,7 @@ def test_greedy_policy_takes_the_most_likely_valid_action(setup):
   env, network, params, state, timestep = setup
   action, extras = jax.jit(search_policy.make_greedy_policy(env, network, params))(
       jax.random.PRNGKey(0), state, timestep)
-  logits, _ = network.apply(params, timestep.observation)
+  logits, _ = jax.jit(network.apply)(params, timestep.observation)
   expected = unflatten_action(jnp.argmax(logits, axis=-1), (TINY.obs_num_ems, TINY.max_num_items))
   np.testing.assert_array_equal(action, expected)
   mask = np.asarray(timestep.observation.action_mask)
