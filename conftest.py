@@ -50,6 +50,22 @@ settings.register_profile("dev", deadline=None, max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True)
+def xla_optimisations(request):
+  """Tests marked `optimized_xla` compile with XLA's optimisations: their programs run long enough
+  (episodes of 50 items, the anytime packer's time limit, timed sizes) that the optimised code
+  saves more than its compilation costs (without them the 50-item parity episodes took 242 s)."""
+  if request.node.get_closest_marker("optimized_xla") is None:
+    yield
+    return
+  import jax
+  jax.config.update("jax_disable_most_optimizations", False)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_disable_most_optimizations", True)
+
+
 @pytest.fixture(scope="session")
 def subprocess_environment():
   """Environment for `run.py` subprocesses: this session's devices and compilation cache."""

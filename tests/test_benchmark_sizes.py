@@ -31,6 +31,7 @@ def test_results_of_separate_runs_merge_by_size(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.optimized_xla
 def test_train_sizes_times_each_size_and_the_mixed_ones(capsys, monkeypatch):
   monkeypatch.setattr(throughput, "ems_slots", lambda num_items: 3 * num_items)  # pack's 160 at least: slow here
   args = make_parser().parse_args(["train_sizes", "--sizes=3,6", "--rollout_batch_size=4"])

@@ -314,6 +314,7 @@ PYTHON_BLOCKS = [(path, line, code) for path in DOCUMENTS for line, code in pyth
 
 
 @pytest.mark.slow
+@pytest.mark.optimized_xla
 @pytest.mark.parametrize("path, line, code", PYTHON_BLOCKS, ids=[f"{p}:{n}" for p, n, _ in PYTHON_BLOCKS])
 def test_every_python_block_runs(path, line, code, monkeypatch, capsys):
   """Each Python example of the documents runs as shown, from the repository root."""

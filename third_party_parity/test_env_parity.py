@@ -112,7 +112,7 @@ def make_pair(config):
   return ours, theirs
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] * name.startswith("random_50"))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow, pytest.mark.optimized_xla] * name.startswith("random_50"))
                                   for name in CONFIGS])
 def test_episodes_match_jumanji(name, tmp_path):
   ours, theirs = make_pair(CONFIGS[name](tmp_path))
