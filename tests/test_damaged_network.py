@@ -76,12 +76,14 @@ def test_pack_and_eval_on_a_damaged_network_exit_2_in_one_line(exported, tmp_pat
   assert not list((tmp_path / "plan").glob("plan*"))
 
 
-def test_no_committed_file_of_the_package_holds_a_path_of_the_machine_that_made_it(exported):
-  """Package data (the shipped networks' config.json, provenance) and an export name no absolute
-  path: a workdir or temporary folder of the build machine means nothing on a user's."""
+def test_no_committed_file_of_the_package_or_the_docs_holds_a_path_of_the_machine_that_made_it(exported):
+  """Package data (the shipped networks' config.json, provenance), the docs and their result files
+  (run records included) and an export name no absolute path: a workdir or temporary folder of the
+  build machine means nothing on a user's."""
   import re
   absolute = re.compile(r"""["'`(\s=](/(?:work|tmp|home|root|Users|var|mnt)/[^"'`\s)]*)""")
-  files = [path for path in (ROOT / "purepi").rglob("*") if path.suffix in (".json", ".md", ".txt")]
+  files = [path for folder in ("purepi", "docs") for path in (ROOT / folder).rglob("*")
+           if path.suffix in (".json", ".jsonl", ".md", ".txt", ".csv")]
   files.append(exported / "config.json")
   found = [f"{path}: {match.group(1)}" for path in files for match in absolute.finditer(path.read_text())]
   assert not found, found
