@@ -19,7 +19,6 @@ refused in one line that names the largest load that would.
 import dataclasses
 import math
 import os
-import sys
 from pathlib import Path
 
 import jax
@@ -31,7 +30,7 @@ from purepi.env.generator import TWENTY_FOOT_DIMS
 from purepi.env.make import ems_slots, make_env
 from purepi.errors import UsageError
 from purepi.evaluation.evaluator import make_evaluation_search_policy
-from purepi.evaluation.protocol import overflow_warning
+from purepi.evaluation.protocol import warn_of_overflows
 from purepi.networks import make_network
 from purepi.policies.load_plan import LoadPlan, load_plan, pack_one
 from purepi.policies.search_policy import make_greedy_policy
@@ -107,7 +106,7 @@ def sized_for_load(config, rows=None, given=()):
 
 def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:
   """Packs the load of `config` (`config.csv_path`, or `rows`) with the trained `params`; a plan that
-  lost EMSs to full slots is said on stderr (`overflow_warning`)."""
+  lost EMSs to full slots is said on stderr (`warn_of_overflows`)."""
   try:
     env = make_env(config, rows)
   except UsageError as error:
@@ -117,9 +116,7 @@ def plan_load(config, params, rows=None, progress: bool = False) -> LoadPlan:
                      "a larger one") from None
   check_pack_fits(config, env)
   plan = _pack(config, env, params, rows, progress)
-  warning = overflow_warning(config, {plan.policy: int(plan.final_state.lost_ems > 0)}, 1)
-  if warning:
-    print(warning, file=sys.stderr)
+  warn_of_overflows(config, {plan.policy: int(plan.final_state.lost_ems > 0)}, 1)
   return plan
 
 

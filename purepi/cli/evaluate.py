@@ -1,9 +1,8 @@
 """The modes that measure or show trained runs: `eval`, `render`, `baselines`, `compare`.
 
 `eval`, `render` and `baselines` say, in a warning line on stderr, how many episodes of each policy
-lost EMSs to full slots (`purepi.evaluation.protocol.overflow_warning`); the baselines table counts them too.
+lost EMSs to full slots (`purepi.evaluation.protocol.warn_of_overflows`); the baselines table counts them too.
 """
-import sys
 from pathlib import Path
 
 import jax
@@ -16,7 +15,7 @@ from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import compare, reports, scaling
 from purepi.evaluation.evaluator import Evaluator
 from purepi.env.make import make_env
-from purepi.evaluation.protocol import first_state_values, held_out_keys, overflow_warning, summarize
+from purepi.evaluation.protocol import first_state_values, held_out_keys, summarize, warn_of_overflows
 from purepi.networks import make_network
 from purepi.training.trained_networks import load_params
 
@@ -49,7 +48,7 @@ def eval_main(config):
       params, evaluator.instance_keys)
   print(f"Value head at the first state: {float(values.mean()):.4f} on average (search reached "
         f"{record['eval_search_utilization']:.4f}).")
-  _warn_of_overflows(run_config, {
+  warn_of_overflows(run_config, {
       "greedy network": record["eval_greedy_overflowed_episodes"],
       "network + search": record["eval_search_overflowed_episodes"],
       **{name: summary["overflowed_episodes"] for name, summary in baselines.items()}},
@@ -70,7 +69,7 @@ def render_main(config):
       progress=config.progress, pages=True)
   for path in paths:
     print(path)
-  _warn_of_overflows(run_config, {"greedy network": overflowed}, num_instances)
+  warn_of_overflows(run_config, {"greedy network": overflowed}, num_instances)
 
 
 def baselines_main(config):
@@ -82,16 +81,8 @@ def baselines_main(config):
         + (f", {config.csv_path}" if config.csv_path else "")
         + f"; {config.max_num_items} items, {config.max_num_ems} EMS slots, {config.obs_num_ems} observed")
   print(baselines_lib.format_table(results))
-  _warn_of_overflows(config, {name: summarize(result["outcome"])["overflowed_episodes"]
+  warn_of_overflows(config, {name: summarize(result["outcome"])["overflowed_episodes"]
                               for name, result in results.items()}, config.eval_num_episodes)
-
-
-def _warn_of_overflows(config, overflowed, num_episodes: int):
-  """Prints `overflow_warning` on stderr when some of the `num_episodes` episodes of a policy
-  lost EMSs to full slots; `overflowed[policy]` counts them."""
-  warning = overflow_warning(config, overflowed, num_episodes)
-  if warning:
-    print(warning, file=sys.stderr)
 
 
 def compare_main(config):

@@ -12,6 +12,7 @@ placed, and how many episodes lost EMSs to full slots (`State.lost_ems`: their
 utilization measures the slots as much as the policy).
 """
 import math
+import sys
 from typing import Dict, NamedTuple, Optional
 
 import jax
@@ -133,3 +134,10 @@ def overflow_warning(config, overflowed: Dict[str, int], num_episodes: int) -> s
           + ": the free space past the slots was lost (Jumanji's rule), so these utilizations measure the "
           f"slots as well as the policy; --max_num_ems={max(ems_slots(config.max_num_items), 2 * config.max_num_ems)} "
           "holds them")
+
+
+def warn_of_overflows(config, overflowed: Dict[str, int], num_episodes: int) -> None:
+  """Prints `overflow_warning`'s line on stderr, if there is one."""
+  warning = overflow_warning(config, overflowed, num_episodes)
+  if warning:
+    print(warning, file=sys.stderr)

@@ -93,7 +93,7 @@ def render_greedy_instances(env, network, params, instance_keys, directory: Path
 
 
 def item_names_by_size(items) -> list:
-  """`"L x W x H"` of each item as listed (the first of `[T + 1, I]` leaves)."""
+  """`"L × W × H"` of each item as listed (the first of `[T + 1, I]` leaves)."""
   lengths = np.stack([np.asarray(items.x_len[0]), np.asarray(items.y_len[0]), np.asarray(items.z_len[0])], -1)
   return [" × ".join(map(str, item)) for item in lengths.astype(int)]
 

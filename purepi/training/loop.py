@@ -21,7 +21,6 @@ the rest, identically for every method:
 import contextlib
 import dataclasses
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from purepi.errors import Interrupted, NonFiniteError
 from purepi.evaluation import baselines as baselines_lib
 from purepi.evaluation import reports
 from purepi.evaluation.evaluator import Evaluator
-from purepi.evaluation.protocol import overflow_warning
+from purepi.evaluation.protocol import warn_of_overflows
 from purepi.training import distributed, memory
 from purepi.training import workdir as workdir_lib
 from purepi.training.algorithm import Algorithm
@@ -228,9 +227,7 @@ def run_experiment(config, algorithm: Algorithm, env, network):
     overflowed = {"greedy network": final_eval.get("eval_greedy_overflowed_episodes", 0),
                   "network + search": final_eval.get("eval_search_overflowed_episodes", 0),
                   **{name: row.get("overflowed_episodes", 0) for name, row in (baselines or {}).items()}}
-    warning = overflow_warning(config, overflowed, config.eval_num_episodes)
-    if warning:
-      print(warning, file=sys.stderr)
+    warn_of_overflows(config, overflowed, config.eval_num_episodes)
   return records
 
 
